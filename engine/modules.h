@@ -1,0 +1,18 @@
+/* modules: registers the engine's Lua modules in package.preload and installs the searcher
+ * that loads lua/, connectors/, rules/ and tests/ files with short chunk names.
+ * Uses every lua_api_*.c opener. */
+#ifndef CW_MODULES_H
+#define CW_MODULES_H
+
+#include <lua.h>
+
+void modules_register(lua_State *L);
+
+int http_open(lua_State *L);    /* cartwright.http    lua_api_http.c */
+int httpd_open(lua_State *L);   /* cartwright.httpd   lua_api_httpd.c */
+int crypto_open(lua_State *L);  /* cartwright.crypto  lua_api_crypto.c */
+int jsonraw_open(lua_State *L); /* cartwright.jsonraw jsonraw.c */
+int logmod_open(lua_State *L);  /* cartwright.log     lua_api_log.c */
+int store_open(lua_State *L);   /* cartwright.store   lua_api_store.c */
+
+#endif
