@@ -1,6 +1,6 @@
 # Front door: `make demo`, `make test`. Everything else is CMake.
 DEBIAN_PACKAGES := build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev \
-  libsqlite3-dev liblua5.4-dev lua-cjson-dev libssl-dev sqlite3 nodejs npm
+  libsqlite3-dev liblua5.4-dev lua-cjson-dev libssl-dev sqlite3
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build build-asan test demo bench clean
@@ -11,6 +11,7 @@ deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

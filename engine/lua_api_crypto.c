@@ -95,11 +95,11 @@ static int l_hex(lua_State *L)
     return 1;
 }
 
-/* crypto.random_bytes(n) -> n bytes from the OS CSPRNG */
+/* crypto.random_bytes(n) -> n bytes from OpenSSL's CSPRNG (n <= 64 MiB) */
 static int l_random_bytes(lua_State *L)
 {
     lua_Integer n = luaL_checkinteger(L, 1);
-    luaL_argcheck(L, n >= 0 && n <= 65536, 1, "0..65536 bytes");
+    luaL_argcheck(L, n >= 0 && n <= (64 << 20), 1, "0..64 MiB");
     luaL_Buffer b;
     char *out = luaL_buffinitsize(L, &b, (size_t)n);
     if (RAND_bytes((unsigned char *)out, (int)n) != 1) return luaL_error(L, "crypto: no randomness");

@@ -13,7 +13,7 @@
 #include "rt.h"
 
 #define SERVER_MT "cartwright.httpd.server"
-#define MAX_REPLY_HEADERS 64
+#define MAX_REPLY_HEADERS 256
 
 typedef struct {
     http_server *s;

@@ -69,6 +69,7 @@ static const struct {
 typedef struct {
     int exit_code;
     int done;
+    rt *r;
 } main_result;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -113,8 +114,10 @@ static void main_done(task *t, lua_State *co, int ok, int nres, void *ud)
     main_result *res = ud;
     res->done = 1;
     if (!ok) {
+        /* A failed main chunk is a broken script: stop its servers and tasks too. */
         fprintf(stderr, "cartwright: error: %s\n", lua_tostring(co, -1));
         res->exit_code = EXIT_FAILED;
+        rt_stop(res->r);
         return;
     }
     res->exit_code = EXIT_OK;
@@ -243,7 +246,7 @@ int main(int argc, char **argv)
             lua_setfield(L, opts, lo->name);
         }
     }
-    main_result res = {EXIT_FAILED, 0};
+    main_result res = {EXIT_FAILED, 0, r};
     int nargs = push_main(L, cmd, argc, argv, first, opts);
     if (nargs >= 0) {
         rt_spawn(r, L, nargs, main_done, &res);

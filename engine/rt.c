@@ -87,7 +87,6 @@ rt *rt_from_lua(lua_State *L)
  * cannot swallow the kill: the next instruction after it raises again. */
 static void instr_hook(lua_State *L, lua_Debug *ar)
 {
-    (void)ar;
     rt *r = rt_from_lua(L);
     struct frame *f = r->frame;
     if (!f) return;
@@ -98,7 +97,12 @@ static void instr_hook(lua_State *L, lua_Debug *ar)
         lua_sethook(f->L, instr_hook, LUA_MASKCOUNT, 1);
     }
     if (L != f->L) lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "instruction limit exceeded (%lld instructions without yielding)", f->limit);
+    /* luaL_where cannot see the line from inside a hook: ask the hook's own record */
+    lua_getinfo(L, "Sl", ar);
+    if (ar->currentline > 0)
+        luaL_error(L, "%s:%d: instruction limit exceeded (%I instructions without yielding)", ar->short_src,
+                   ar->currentline, (lua_Integer)f->limit);
+    luaL_error(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
 }
 
 static void frame_push(rt *r, struct frame *f, lua_State *L, long long limit)

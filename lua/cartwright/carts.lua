@@ -1,0 +1,121 @@
+-- Carts: validates each `cart "name" { ... }` of the config against the engine's settings and
+-- its connector's schema, and loads connectors. Every error names the cart and the config line.
+local store = require "cartwright.store"
+local log = require "cartwright.log"
+
+local M = {}
+
+-- Settings every cart has, whatever its connector (the connector's schema adds its own).
+M.common = {
+  connector = { type = "string", required = true, description = "shopify | bigcommerce | woocommerce" },
+  active = { type = "boolean", default = true, description = "false: configured but never synced" },
+  download_statuses = { type = "table", description = "cart statuses to download; connector default when unset" },
+  earliest_order_date = { type = "string", description = "YYYY-MM-DD: never import older orders; the first backfill starts here" },
+  order_prefix = { type = "string", default = "", description = "prefix for order numbers, so carts never collide" },
+  batch_size = { type = "number", default = 50, description = "orders per page, capped at the API maximum" },
+  after_import_status = { type = "string", description = "status to set at the cart after import (never a download status)" },
+  rules = { type = "table", description = "rule files from rules/, in order" },
+  rate_limit = { type = "table", description = "{ capacity = N, per_second = R }: override the connector's bucket" },
+  overlap_minutes = { type = "number", default = 5, description = "re-read this much before the watermark" },
+  max_attempts = { type = "number", default = 6, description = "tries per request on 429, 5xx and timeouts" },
+  timeout = { type = "number", default = 30, description = "seconds per request" },
+}
+
+M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }
+
+local loaded = {}
+
+--- Loads connectors/<name>.lua once. Returns the connector table | nil, err.
+function M.connector(name)
+  if loaded[name] then return loaded[name] end
+  if type(name) ~= "string" or not name:match("^[%w_]+$") then return nil, "unknown connector " .. tostring(name) end
+  local ok, conn = pcall(require, "connectors." .. name)
+  if not ok then
+    if tostring(conn):find("module 'connectors%.") then return nil, "unknown connector '" .. name .. "'" end
+    return nil, conn
+  end
+  if type(conn) ~= "table" or type(conn.fetch_orders) ~= "function" or type(conn.normalize) ~= "function" then
+    return nil, "connectors/" .. name .. ".lua does not return a connector (fetch_orders, normalize)"
+  end
+  loaded[name] = conn
+  return conn
+end
+
+local function check_type(name, key, spec, v)
+  if v == nil then return true end
+  if spec.type == "table" and type(v) ~= "table" then return nil, key .. " must be a table" end
+  if spec.type ~= "table" and type(v) ~= spec.type then
+    return nil, key .. " must be a " .. spec.type .. ", not " .. type(v)
+  end
+  return true
+end
+
+local function validate(c, conn)
+  local where = "cart \"" .. c.name .. "\" (" .. (c._where or "?") .. "): "
+  for key in pairs(c) do
+    if key ~= "name" and key ~= "_where" and not M.common[key] and not (conn.schema or {})[key] then
+      return nil, where .. "unknown setting '" .. tostring(key) .. "'"
+    end
+  end
+  for _, schema in ipairs{ M.common, conn.schema or {} } do
+    for key, spec in pairs(schema) do
+      if c[key] == nil then c[key] = spec.default end
+      if spec.required and c[key] == nil then return nil, where .. key .. " is required" end
+      local ok, err = check_type(c.name, key, spec, c[key])
+      if not ok then return nil, where .. err end
+      if spec.secret and type(c[key]) == "string" then log.secret(c[key]) end
+    end
+  end
+  c.download_statuses = c.download_statuses or conn.default_download_statuses or {}
+  for _, s in ipairs(c.download_statuses) do
+    if c.after_import_status == s then
+      return nil, where .. "after_import_status \"" .. s .. "\" is also a download status: orders set to it"
+        .. " at the cart would be downloaded again on every run. Pick a status outside download_statuses."
+    end
+  end
+  local page_max = conn.page_max or 250
+  if c.batch_size < 1 then return nil, where .. "batch_size must be at least 1" end
+  if c.batch_size > page_max then c.batch_size = page_max end
+  if c.earliest_order_date and not c.earliest_order_date:match("^%d%d%d%d%-%d%d%-%d%d") then
+    return nil, where .. "earliest_order_date must be YYYY-MM-DD"
+  end
+  c.rules = c.rules or M.default_rules
+  return c
+end
+
+--- Validates one cart from cfg. Returns cart, connector | nil, err.
+function M.load(cfg, name)
+  local c = cfg.carts[name]
+  if not c then return nil, "no cart named \"" .. tostring(name) .. "\" in " .. (cfg.path or "the config") end
+  local conn, err = M.connector(c.connector)
+  if not conn then return nil, "cart \"" .. name .. "\" (" .. (c._where or "?") .. "): " .. err end
+  if not c._valid then
+    local ok, verr = validate(c, conn)
+    if not ok then return nil, verr end
+    c._valid = true
+  end
+  return c, conn
+end
+
+--- Every cart of the config, validated, in file order. Returns list | nil, err.
+function M.load_all(cfg)
+  local list = {}
+  for _, name in ipairs(cfg.cart_order) do
+    local c, err = M.load(cfg, name)
+    if not c then return nil, err end
+    list[#list + 1] = c
+  end
+  return list
+end
+
+function M.open_db(cfg)
+  local db, err = store.open(cfg.db)
+  if not db then return nil, err end
+  for _, name in ipairs(cfg.cart_order) do
+    local c = cfg.carts[name]
+    db:cart_ensure{ name = name, connector = tostring(c.connector) }
+  end
+  return db
+end
+
+return M

@@ -1,0 +1,25 @@
+-- cartwright sim CART [--port N] [--orders N] [--seed S] [--host H]: serve a cart simulator
+-- from tests/sim/<cart>.lua until SIGINT/SIGTERM.
+local M = {}
+
+local carts = { shopify = true, bigcommerce = true, woocommerce = true }
+
+function M.run(opts, args, cli)
+  local cart = args[1]
+  if not carts[cart] or args[2] then
+    cli.err("usage: cartwright sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S]")
+    return 2
+  end
+  local sim = require("sim." .. cart).start{
+    host = opts.host or "127.0.0.1",
+    port = tonumber(opts.port) or 0,
+    orders = tonumber(opts.orders) or 100,
+    seed = tonumber(opts.seed) or 1,
+  }
+  io.stdout:write(string.format("%s simulator listening on http://%s:%d (%d orders, seed %d)\n",
+    cart, opts.host or "127.0.0.1", sim.port, tonumber(opts.orders) or 100, tonumber(opts.seed) or 1))
+  io.stdout:flush()
+  return 0 -- the open server keeps the process serving
+end
+
+return M

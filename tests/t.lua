@@ -1,0 +1,103 @@
+-- A tiny test harness for Lua tests run with `cartwright run`. Each check prints a line;
+-- T.done() prints "N passed, N failed" and returns the exit code.
+local T = { passed = 0, failed = 0 }
+
+T.bin = os.getenv("CW_BIN") or "build/cartwright"
+T.home = os.getenv("CW_HOME_DIR") or "."
+
+local function fmt(v)
+  if type(v) == "string" then return string.format("%q", v) end
+  return tostring(v)
+end
+
+function T.ok(cond, name, detail)
+  if cond then
+    T.passed = T.passed + 1
+    print("ok   " .. name)
+  else
+    T.failed = T.failed + 1
+    print("FAIL " .. name .. (detail and ("\n     " .. tostring(detail)) or ""))
+  end
+  return cond
+end
+
+function T.eq(got, want, name)
+  return T.ok(got == want, name, "got " .. fmt(got) .. ", want " .. fmt(want))
+end
+
+function T.match(s, pattern, name)
+  return T.ok(type(s) == "string" and s:find(pattern) ~= nil, name, "got " .. fmt(s) .. ", want match " .. fmt(pattern))
+end
+
+function T.done()
+  print(string.format("%d passed, %d failed", T.passed, T.failed))
+  return T.failed == 0 and 0 or 1
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+T.slurp = slurp
+
+function T.write(path, content)
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+  return path
+end
+
+function T.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p " .. p))
+  return p
+end
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+T.q = q
+
+--- Runs the cartwright binary (blocking) and returns exit code, stdout, stderr.
+--- args is a list of words; env is an optional table of environment variables.
+function T.cw(args, env)
+  local dir = T.tmpdir()
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+  parts[#parts + 1] = q(T.bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+  local cmd = table.concat(parts, " ") .. " >" .. dir .. "/out 2>" .. dir .. "/err </dev/null"
+  local _, _, code = os.execute(cmd)
+  local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
+  os.execute("rm -rf " .. dir)
+  return code, out, err
+end
+
+--- Starts `cartwright sim CART ...` in the background; returns {port=, pid=, url=, stop=fn}.
+function T.sim(cart, args, env)
+  local dir = T.tmpdir()
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+  parts[#parts + 1] = q(T.bin) .. " sim " .. cart .. " --port 0"
+  for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
+  os.execute(table.concat(parts, " ") .. " >" .. dir .. "/out 2>" .. dir .. "/err </dev/null & echo $! >" .. dir .. "/pid")
+  local pid = slurp(dir .. "/pid"):match("%d+")
+  local port
+  for _ = 1, 200 do -- bounded: 200 x 50 ms
+    port = slurp(dir .. "/out"):match("127%.0%.0%.1:(%d+)")
+    if port then break end
+    os.execute("sleep 0.05")
+  end
+  assert(port, "simulator " .. cart .. " did not start: " .. slurp(dir .. "/err"))
+  return {
+    port = tonumber(port), pid = pid, url = "http://127.0.0.1:" .. port, dir = dir,
+    stop = function()
+      os.execute("kill " .. pid .. " 2>/dev/null; sleep 0.1")
+      os.execute("rm -rf " .. dir)
+    end,
+  }
+end
+
+return T

@@ -1,0 +1,10 @@
+# Every tests/lua/test_*.lua is a ctest test run by the real binary.
+file(GLOB CW_LUA_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/lua/test_*.lua)
+foreach(test_file ${CW_LUA_TESTS})
+  get_filename_component(test_name ${test_file} NAME_WE)
+  add_test(NAME ${test_name} COMMAND cartwright run ${test_file}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${test_name} PROPERTIES
+    ENVIRONMENT "CW_BIN=$<TARGET_FILE:cartwright>;ASAN_OPTIONS=detect_leaks=1"
+    TIMEOUT 300)
+endforeach()
