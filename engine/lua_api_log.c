@@ -1,6 +1,7 @@
 /* lua_api_log: the cartwright.log module — logfmt lines from Lua with a flat field table.
  * Uses log. */
 #include <lauxlib.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "modules.h"
@@ -46,10 +47,18 @@ static int l_secret(lua_State *L)
     return 0;
 }
 
+/* log.isatty(fd) -> boolean: whether progress output would reach a person */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
 int logmod_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"debug", l_debug}, {"info", l_info}, {"warn", l_warn},
-                                   {"error", l_error}, {"secret", l_secret}, {NULL, NULL}};
+                                   {"error", l_error}, {"secret", l_secret}, {"isatty", l_isatty},
+                                   {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

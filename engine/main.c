@@ -171,31 +171,36 @@ int main(int argc, char **argv)
     struct { int c; const char *arg; } seen[64];
     int nseen = 0;
 
-    /* "+" stops at the first non-option so `run FILE --flag` reaches the script untouched. */
+    /* Global options up to the command; "+" stops there, so `run FILE --flag` reaches the
+     * script untouched. optind = 0 makes glibc start a fresh scan each time. */
     int c;
-    int first = 1;
-    while (first < argc) {
-        optind = first;
-        while ((c = getopt_long(argc, argv, "+c:h", long_options, NULL)) != -1) {
-            if (c == '?') return usage_error("%s", "bad option");
-            if (c == 'h') return fputs(usage_text, stdout), EXIT_OK;
-            if (nseen < 64) seen[nseen].c = c, seen[nseen++].arg = optarg;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "+c:h", long_options, NULL)) != -1) {
+        if (c == '?') return usage_error("%s", "bad option");
+        if (c == 'h') return fputs(usage_text, stdout), EXIT_OK;
+        if (nseen < 64) seen[nseen].c = c, seen[nseen++].arg = optarg;
+    }
+    int first = optind;
+    char **args = argv;
+    int nargs_total = argc;
+    if (first < argc) {
+        cmd = argv[first];
+        if (strcmp(cmd, "run") == 0) {
+            first++;
+        } else {
+            for (int i = 0; commands[i].name; i++)
+                if (strcmp(cmd, commands[i].name) == 0) accepts = commands[i].accepts;
+            /* The command's own options, anywhere after it; its name stands in as argv[0]. */
+            args = argv + first;
+            nargs_total = argc - first;
+            optind = 0;
+            while ((c = getopt_long(nargs_total, args, "c:h", long_options, NULL)) != -1) {
+                if (c == '?') return usage_error("%s", "bad option");
+                if (c == 'h') return fputs(usage_text, stdout), EXIT_OK;
+                if (nseen < 64) seen[nseen].c = c, seen[nseen++].arg = optarg;
+            }
+            first = optind;
         }
-        first = optind;
-        if (cmd || first >= argc) break;
-        cmd = argv[first++];
-        if (strcmp(cmd, "run") == 0) break; /* the rest belongs to the script */
-        for (int i = 0; commands[i].name; i++)
-            if (strcmp(cmd, commands[i].name) == 0) accepts = commands[i].accepts;
-        /* collect positionals after options: getopt_long permutes them to the end */
-        optind = first;
-        while ((c = getopt_long(argc, argv, "c:h", long_options, NULL)) != -1) {
-            if (c == '?') return usage_error("%s", "bad option");
-            if (c == 'h') return fputs(usage_text, stdout), EXIT_OK;
-            if (nseen < 64) seen[nseen].c = c, seen[nseen++].arg = optarg;
-        }
-        first = optind;
-        break;
     }
     if (!cmd) return usage_error("%s", "missing command");
     if (strcmp(cmd, "help") == 0) return fputs(usage_text, stdout), EXIT_OK;
@@ -247,7 +252,7 @@ int main(int argc, char **argv)
         }
     }
     main_result res = {EXIT_FAILED, 0, r};
-    int nargs = push_main(L, cmd, argc, argv, first, opts);
+    int nargs = push_main(L, cmd, nargs_total, args, first, opts);
     if (nargs >= 0) {
         rt_spawn(r, L, nargs, main_done, &res);
         lua_settop(L, 0);

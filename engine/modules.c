@@ -18,6 +18,7 @@ static const char searcher_src[] =
     "package.path = table.concat({home..'/lua/?.lua', home..'/lua/?/init.lua', home..'/?.lua',\n"
     "  home..'/tests/?.lua'}, ';')\n"
     "package.cpath = ''\n"
+    "package.cartwright_home = home\n"
     "local function short(path)\n"
     "  if path:sub(1, #home + 1) == home .. '/' then return path:sub(#home + 2) end\n"
     "  return path\n"

@@ -523,13 +523,23 @@ static int l_limited_call(lua_State *L)
     return 2;
 }
 
+/* task.on_reload(fn): fn runs in a new task on every SIGHUP */
+static int l_on_reload(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "cartwright.on_reload");
+    return 0;
+}
+
 int task_open(lua_State *L)
 {
     static const luaL_Reg handle_methods[] = {{"wait", l_wait}, {"done", l_done}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"spawn", l_spawn},   {"sleep", l_sleep},     {"now", l_now},
         {"monotonic", l_monotonic}, {"cpu", l_cpu},   {"memory", l_memory},
-        {"current", l_current}, {"limited_call", l_limited_call}, {NULL, NULL}};
+        {"current", l_current}, {"limited_call", l_limited_call}, {"on_reload", l_on_reload},
+        {NULL, NULL}};
     if (luaL_newmetatable(L, TASK_MT)) {
         luaL_newlib(L, handle_methods);
         lua_setfield(L, -2, "__index");

@@ -92,13 +92,15 @@ static const struct op ops[] = {
      " AND (:since IS NULL OR updated_at >= :since)"
      " ORDER BY cart, created_at, id LIMIT coalesce(:limit, -1)"},
     {"orders_raw", ALL,
-     "SELECT id, cart, external_id, status, hold_rule, hold_reason, doc, raw FROM orders"
+     "SELECT id, cart, external_id, number, status, cart_status, hold_rule, hold_reason, doc, raw,"
+     " raw_hash FROM orders"
      " WHERE (:cart IS NULL OR cart = :cart) AND (:since IS NULL OR updated_at >= :since)"
      " AND id > :after ORDER BY id LIMIT :limit"},
     {"orders_count", ONE, "SELECT count(*) AS n, count(DISTINCT cart || ':' || external_id) AS distinct_n,"
                           " sum(hold_rule IS NOT NULL) AS held FROM orders WHERE (:cart IS NULL OR cart = :cart)"},
     {"orders_held_for_code", ALL,
-     "SELECT id, cart, external_id, doc FROM orders WHERE hold_rule = :rule AND ship_code = :code"
+     "SELECT id, cart, external_id, status, cart_status, hold_rule, hold_reason, raw, raw_hash"
+     " FROM orders WHERE hold_rule = :rule AND coalesce(ship_code, '') = :code"
      " AND (:cart IS NULL OR cart = :cart)"},
     {"ship_map_set", EXEC, "INSERT INTO ship_methods(code, cart, method) VALUES(:code, coalesce(:cart, ''), :method)"
                            " ON CONFLICT(code, cart) DO UPDATE SET method = excluded.method"},

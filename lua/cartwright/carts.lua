@@ -19,6 +19,7 @@ M.common = {
   overlap_minutes = { type = "number", default = 5, description = "re-read this much before the watermark" },
   max_attempts = { type = "number", default = 6, description = "tries per request on 429, 5xx and timeouts" },
   timeout = { type = "number", default = 30, description = "seconds per request" },
+  retry_base_seconds = { type = "number", default = 0.5, description = "first retry waits up to this; doubles each try" },
 }
 
 M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }

@@ -1,0 +1,399 @@
+-- BigCommerce connector (Orders V2 API): pulls orders changed in a time window by keyset paging
+-- on id, fetches each order's products and shipping addresses, and maps the three documents to
+-- the normalized order of docs/order-model.md.
+-- Uses: ctx:request (rate limit + retries), cartwright.task, cjson.safe, cartwright.jsonraw.
+
+local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
+local http = require "cartwright.http"
+local task = require "cartwright.task"
+
+local null = json.null
+local PAGE_MAX, PAGE_DEFAULT = 250, 50
+local SUB_LIMIT = 250 -- per-order sub-resources page at 50 by default; ask for the maximum
+
+local schema = {
+  store_hash = { type = "string", required = true,
+    description = "Store hash from the API path (stores/{store_hash}/…), e.g. er6we2l3gw" },
+  token = { type = "string", required = true, secret = true,
+    description = "Store-level API account access token (X-Auth-Token), needs Orders read" },
+  url = { type = "string", default = "https://api.bigcommerce.com",
+    description = "API host; change only for a simulator or a proxy" },
+  concurrency = { type = "number", default = 4,
+    description = "Per-order detail requests in flight at once (all still share the rate limit)" },
+}
+
+-- BigCommerce's own status names (the `status` field; merchants may rename the label, which
+-- shows in `custom_status`, not here).
+local STATUSES = {
+  "Incomplete", "Pending", "Shipped", "Partially Shipped", "Refunded", "Cancelled", "Declined",
+  "Awaiting Payment", "Awaiting Pickup", "Awaiting Shipment", "Completed", "Awaiting Fulfillment",
+  "Manual Verification Required", "Disputed", "Partially Refunded",
+}
+
+---------------------------------------------------------------- value helpers
+-- cjson turns JSON null into cjson.null (truthy) and every number into a float.
+
+local function nn(v) -- null and "" -> nil
+  if v == null or v == "" then return nil end
+  return v
+end
+
+local function tbl(v)
+  return type(v) == "table" and v or {}
+end
+
+local function str(v) -- 218.0 -> "218"; BigCommerce sends some zips and phones as numbers
+  v = nn(v)
+  if type(v) == "number" then
+    local i = math.tointeger(v)
+    if i then return tostring(i) end
+    if v == math.floor(v) then return string.format("%.0f", v) end
+  end
+  return v ~= nil and tostring(v) or nil
+end
+
+local function int(v)
+  v = nn(v)
+  v = v ~= nil and tonumber(v) or nil
+  return v and math.tointeger(v // 1) or nil
+end
+
+-- Money: BigCommerce sends 4 decimals ("361.9500"); the model wants 2, rounded half up on the
+-- third decimal, computed on the digits so no binary float rounds a price.
+local function cents(v)
+  v = nn(v)
+  if type(v) == "number" then v = string.format("%.6f", v) end
+  if type(v) ~= "string" then return nil end
+  local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
+  if not sign or (whole == "" and frac == "") then return nil end
+  frac = frac .. "000"
+  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
+  if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
+  return sign == "-" and -c or c
+end
+
+local function fmt_cents(c)
+  if not c then return nil end
+  local sign = c < 0 and "-" or ""
+  c = math.abs(c)
+  return string.format("%s%d.%02d", sign, c // 100, c % 100)
+end
+
+local function money(v) return fmt_cents(cents(v)) end
+
+---------------------------------------------------------------- time
+-- Orders V2 dates are RFC 2822 ("Tue, 05 Mar 2019 21:40:11 +0000"), in queries and in documents.
+-- Calendar arithmetic is done here (Hinnant's algorithms) so no local time zone is involved.
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+local MONTH_NAMES = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+local DAY_NAMES = { [0] = "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
+
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+local function civil_from_days(z)
+  z = z + 719468
+  local era = z // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
+end
+
+local function iso_z(t) -- epoch seconds -> "YYYY-MM-DDTHH:MM:SSZ"
+  local y, m, d = civil_from_days(t // 86400)
+  local s = t % 86400
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, s // 3600, s % 3600 // 60, s % 60)
+end
+
+local function from_rfc2822(s) -- "Tue, 05 Mar 2019 21:40:11 +0000" -> "2019-03-05T21:40:11Z" | nil
+  s = nn(s)
+  if type(s) ~= "string" then return nil end
+  local d, mon, y, h, mi, se, zone = s:match("(%d%d?)%s+(%a%a%a)%a*%s+(%d%d%d%d)%s+(%d%d):(%d%d):?(%d*)%s*(%S*)")
+  if not d or not MONTHS[mon] then return nil end
+  local off = 0
+  local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if sign then
+    off = (tonumber(oh) * 60 + tonumber(om)) * 60
+    if sign == "-" then off = -off end
+  elseif zone ~= "" and zone ~= "GMT" and zone ~= "UTC" and zone ~= "UT" and zone ~= "Z" then
+    return nil
+  end
+  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + (tonumber(se) or 0) - off
+  return iso_z(t)
+end
+
+local function to_rfc2822(iso) -- "2025-03-04T15:00:00Z" (UTC) -> "Tue, 04 Mar 2025 15:00:00 +0000"
+  if iso == nil then return nil end
+  local y, m, d, h, mi, se = tostring(iso):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)")
+  if not y then return nil end
+  local days = days_from_civil(tonumber(y), tonumber(m), tonumber(d))
+  return string.format("%s, %s %s %s %s:%s:%s +0000", DAY_NAMES[(days + 4) % 7], d,
+    MONTH_NAMES[tonumber(m)], y, h, mi, se)
+end
+
+---------------------------------------------------------------- HTTP
+local function v2_url(ctx)
+  local host = (ctx.cart.url or "https://api.bigcommerce.com"):gsub("/+$", "")
+  return host .. "/stores/" .. ctx.cart.store_hash .. "/v2/"
+end
+
+local function query(pairs_list) -- { {k, v}, ... } in order; nil values are left out
+  local out = {}
+  for _, kv in ipairs(pairs_list) do
+    if kv[2] ~= nil then out[#out + 1] = http.urlencode(kv[1]) .. "=" .. http.urlencode(tostring(kv[2])) end
+  end
+  return table.concat(out, "&")
+end
+
+-- GET with the token; 2xx (204 included) is returned, anything else becomes
+-- "http 401: <body> (what)". The token only travels in a header, never in a message.
+local function get(ctx, url, what)
+  local res, err = ctx:request{ method = "GET", url = url, headers = {
+    ["X-Auth-Token"] = ctx.cart.token, ["Accept"] = "application/json" } }
+  if not res then return nil, tostring(err) .. " (" .. what .. ")" end
+  if res.status < 200 or res.status > 299 then
+    local _, msg = ctx:fail(res)
+    return nil, tostring(msg) .. " (" .. what .. ")"
+  end
+  return res
+end
+
+local function empty(res) -- BigCommerce answers an empty list with 204 and no body
+  return res.status == 204 or not res.body or not res.body:find("%S")
+end
+
+-- on_page's answer: `nil, err` (or false) stops the download.
+local function stopped(ok, err)
+  return ok == false or (ok == nil and err ~= nil)
+end
+
+-- A per-order list (products, shipping addresses, coupons): its raw JSON array and its decoded
+-- table. One page is the usual case and its body is kept verbatim; longer lists are joined.
+local function sub_list(ctx, path, what)
+  local raws, items, page = {}, {}, 0
+  while true do
+    page = page + 1
+    local res, err = get(ctx, v2_url(ctx) .. path .. "?limit=" .. SUB_LIMIT .. "&page=" .. page, what)
+    if not res then return nil, nil, err end
+    if empty(res) then break end
+    local arr, jerr = json.decode(res.body)
+    if type(arr) ~= "table" then return nil, nil, "bad JSON in " .. what .. ": " .. tostring(jerr) end
+    if page == 1 and #arr < SUB_LIMIT then return res.body, arr end
+    local inner = res.body:match("^%s*%[%s*(.-)%s*%]%s*$")
+    if not inner then return nil, nil, "bad JSON in " .. what .. ": not an array" end
+    if inner ~= "" then raws[#raws + 1] = inner end
+    for _, v in ipairs(arr) do items[#items + 1] = v end
+    if #arr < SUB_LIMIT then break end
+  end
+  return "[" .. table.concat(raws, ",") .. "]", items
+end
+
+-- One order's full document. The raw is assembled by concatenation, never re-encoded, so the
+-- stored bytes are exactly what BigCommerce sent.
+local function with_details(ctx, raw, order)
+  local id = str(order.id)
+  local praw, products, err = sub_list(ctx, "orders/" .. id .. "/products", "products of order " .. id)
+  if not praw then return nil, nil, err end
+  local araw, addrs, aerr = sub_list(ctx, "orders/" .. id .. "/shipping_addresses",
+    "shipping addresses of order " .. id)
+  if not araw then return nil, nil, aerr end
+  local parts = { '{"order":', raw, ',"products":', praw, ',"shipping_addresses":', araw }
+  local doc = { order = order, products = products, shipping_addresses = addrs }
+  -- Coupon codes cost a third call, so only orders that used a coupon pay for it.
+  if (cents(order.coupon_discount) or 0) ~= 0 then
+    local craw, coupons, cerr = sub_list(ctx, "orders/" .. id .. "/coupons", "coupons of order " .. id)
+    if not craw then return nil, nil, cerr end
+    parts[#parts + 1] = ',"coupons":' .. craw
+    doc.coupons = coupons
+  end
+  parts[#parts + 1] = "}"
+  return table.concat(parts), doc
+end
+
+-- Details for a page of orders, a few orders at a time. Workers take the next index from a
+-- shared counter (coroutines only switch inside ctx:request, so the counter needs no lock);
+-- every call goes through ctx:request, so the store's rate limit still holds.
+local function page_details(ctx, raws, orders)
+  local n, next_i, failure = #orders, 0, nil
+  local out_raws, docs = {}, {}
+  local function worker()
+    while not failure do
+      next_i = next_i + 1
+      local i = next_i
+      if i > n then return end
+      local raw, doc, err = with_details(ctx, raws[i], orders[i])
+      if not raw then failure = failure or err; return end
+      out_raws[i], docs[i] = raw, doc
+    end
+  end
+  local tasks = {}
+  for w = 1, math.max(1, math.min(ctx.cart.concurrency or 4, n)) do tasks[w] = task.spawn(worker) end
+  for _, t in ipairs(tasks) do
+    local ok, err = t:wait()
+    if not ok then failure = failure or tostring(err) end
+  end
+  if failure then return nil, nil, failure end
+  return out_raws, docs
+end
+
+---------------------------------------------------------------- hooks
+local function test(ctx)
+  local res, err = get(ctx, v2_url(ctx) .. "store", "GET /v2/store")
+  if not res then return nil, err end
+  local doc, jerr = json.decode(res.body or "")
+  if type(doc) ~= "table" then return nil, "bad JSON in /v2/store: " .. tostring(jerr) end
+  return { api_version = "v2", shop = nn(doc.name) or nn(doc.domain) or ctx.cart.store_hash }
+end
+
+-- Keyset paging: sort=id:asc and min_id = last id + 1, inside the frozen modified window.
+-- page=N would be offset paging on a moving set: an order modified while we page leaves the
+-- window, everything after it shifts down one place and one order is never seen (cart-apis.md
+-- §7 item 2). With min_id a departure changes nothing we have not read yet, and the window's
+-- upper bound is in the past, so no order can enter it behind our cursor.
+local function fetch_orders(ctx, q, on_page)
+  local limit = math.max(1, math.min(q.page_size or PAGE_DEFAULT, PAGE_MAX))
+  local since, upto = to_rfc2822(q.since), to_rfc2822(q["until"])
+  local min_id, page = nil, 0
+  while true do
+    page = page + 1
+    local url = v2_url(ctx) .. "orders?" .. query{
+      { "min_date_modified", since }, { "max_date_modified", upto }, { "min_id", min_id },
+      { "sort", "id:asc" }, { "limit", limit } }
+    local res, err = get(ctx, url, "orders page " .. page)
+    if not res then return nil, err end
+    if empty(res) then return true end
+    local orders, jerr = json.decode(res.body)
+    if type(orders) ~= "table" then
+      return nil, "bad JSON in orders page " .. page .. ": " .. tostring(jerr)
+    end
+    if #orders == 0 then return true end
+    local raws, rerr = jraw.array(res.body)
+    if not raws or #raws ~= #orders then
+      return nil, "bad JSON in orders page " .. page .. ": " .. tostring(rerr or "raw split mismatch")
+    end
+    local full_raws, docs, derr = page_details(ctx, raws, orders)
+    if not full_raws then return nil, derr end
+    local ok, perr = on_page(full_raws, docs)
+    if stopped(ok, perr) then return nil, perr end
+    local last = int(orders[#orders].id)
+    if #orders < limit or not last then return true end -- a short page is the last one
+    min_id = last + 1
+  end
+end
+
+local function full_name(first, last)
+  if first and last then return first .. " " .. last end
+  return first or last
+end
+
+local function address(a)
+  a = tbl(a)
+  local first, last = nn(a.first_name), nn(a.last_name)
+  return {
+    name = full_name(first, last), first_name = first, last_name = last, company = nn(a.company),
+    address1 = nn(a.street_1), address2 = nn(a.street_2), city = nn(a.city),
+    -- V2 addresses carry the state's name only ("Texas"), no code.
+    region = nn(a.state), postal_code = str(a.zip), country = nn(a.country_iso2),
+    phone = str(a.phone), email = nn(a.email),
+  }
+end
+
+local function line(p)
+  local props = {}
+  for _, opt in ipairs(tbl(p.product_options)) do
+    props[#props + 1] = { name = str(opt.display_name) or str(opt.name),
+                          value = str(opt.display_value) or str(opt.value) }
+  end
+  return {
+    external_id = str(p.id), sku = nn(p.sku), name = nn(p.name), quantity = int(p.quantity),
+    -- Tax-exclusive unit price, as the other connectors give it; the line's tax is separate.
+    price = money(nn(p.price_ex_tax) or p.base_price), tax = money(p.total_tax),
+    properties = props,
+  }
+end
+
+local function form_fields(into, a)
+  for _, f in ipairs(tbl(tbl(a).form_fields)) do
+    local k = str(f.name)
+    if k then into[k] = str(f.value) end
+  end
+end
+
+local function normalize(_ctx, doc)
+  local o = type(doc) == "table" and doc.order
+  if type(o) ~= "table" then return nil, "bigcommerce document without an order object" end
+  local id = str(o.id)
+  if not id then return nil, "bigcommerce order without id" end
+  local updated = from_rfc2822(o.date_modified)
+  if not updated then
+    return nil, "bigcommerce order " .. id .. ": bad date_modified " .. tostring(nn(o.date_modified))
+  end
+
+  local b = tbl(o.billing_address)
+  local s = tbl(doc.shipping_addresses)[1]
+  local ship = address(s)
+  ship.code = nn(tbl(s).shipping_method) -- free text, the only method name V2 gives
+  ship.title = ship.code
+  ship.price = money(nn(tbl(s).cost_ex_tax) or o.shipping_cost_ex_tax)
+
+  local lines = {}
+  for i, p in ipairs(tbl(doc.products)) do lines[i] = line(p) end
+  local custom = {}
+  form_fields(custom, b)
+  form_fields(custom, s)
+  local discounts = {}
+  for _, c in ipairs(tbl(doc.coupons)) do
+    discounts[#discounts + 1] = { code = str(c.code), amount = money(nn(c.discount) or c.amount) }
+  end
+  local customer_id = int(o.customer_id)
+
+  return {
+    external_id = id,
+    number = id, -- the V2 id is the number shown in the control panel
+    cart_status = nn(o.status),
+    payment_status = nn(o.payment_status),
+    fulfillment_status = nil, -- V2 has none of its own; the status says it
+    created_at = from_rfc2822(o.date_created), updated_at = updated,
+    currency = nn(o.currency_code),
+    totals = { total = money(o.total_inc_tax), subtotal = money(o.subtotal_ex_tax), tax = money(o.total_tax),
+               shipping = money(o.shipping_cost_ex_tax),
+               discount = fmt_cents((cents(o.discount_amount) or 0) + (cents(o.coupon_discount) or 0)) },
+    customer = { email = nn(b.email), first_name = nn(b.first_name), last_name = nn(b.last_name),
+                 phone = str(b.phone),
+                 external_id = customer_id and customer_id > 0 and tostring(customer_id) or nil }, -- 0 = guest
+    billing = address(b),
+    shipping = ship,
+    lines = lines,
+    notes = nn(o.customer_message),
+    custom_fields = custom,
+    discounts = discounts,
+  }
+end
+
+return {
+  name = "bigcommerce", api_version = "v2",
+  page_max = PAGE_MAX, page_default = PAGE_DEFAULT,
+  -- Paid and waiting to be fulfilled, the set order managers download by default (Ordoro's
+  -- published default is the same three). Awaiting Payment is unpaid (authorize-only);
+  -- Partially Shipped only follows a shipment, so the order was downloaded before it.
+  default_download_statuses = { "Awaiting Fulfillment", "Awaiting Shipment", "Awaiting Pickup" },
+  statuses = STATUSES,
+  rate = { capacity = 150, per_second = 5 }, -- Standard/Plus quota: 150 requests per 30 s
+  schema = schema,
+  test = test,
+  fetch_orders = fetch_orders,
+  normalize = normalize,
+}

@@ -1,0 +1,359 @@
+-- WooCommerce connector (REST API wc/v3): pulls orders modified in a time window with page
+-- paging, passing over the window again when the set moved under it, and maps each order to the
+-- normalized order of docs/order-model.md. Auth: Basic over https, OAuth 1.0a over plain http.
+-- Uses: ctx:request (rate limit + retries), cartwright.crypto, cjson.safe, cartwright.jsonraw.
+
+local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
+local http = require "cartwright.http"
+local task = require "cartwright.task"
+local crypto = require "cartwright.crypto"
+
+local null = json.null
+local PAGE_MAX, PAGE_DEFAULT = 100, 10
+local MAX_PASSES = 4 -- over one window, before giving up and leaving it to the next run
+
+local schema = {
+  url = { type = "string", required = true,
+    description = "Store address exactly as WordPress has it (Settings > General), e.g. "
+      .. "https://shop.example; OAuth signs it" },
+  consumer_key = { type = "string", required = true, secret = true,
+    description = "REST API consumer key (ck_…), Read access is enough for orders" },
+  consumer_secret = { type = "string", required = true, secret = true,
+    description = "REST API consumer secret (cs_…)" },
+  auth = { type = "string", default = "auto",
+    description = "auto (Basic over https, OAuth 1.0a over http) | basic | oauth | query (keys in the "
+      .. "query string, for hosts that drop the Authorization header; puts the secret in server logs)" },
+}
+
+local STATUSES = { "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
+                   "checkout-draft", "trash" }
+
+---------------------------------------------------------------- value helpers
+-- cjson turns JSON null into cjson.null (truthy) and every number into a float.
+
+local function nn(v) -- null and "" -> nil
+  if v == null or v == "" then return nil end
+  return v
+end
+
+local function tbl(v)
+  return type(v) == "table" and v or {}
+end
+
+local function str(v) -- 727.0 -> "727"
+  v = nn(v)
+  if type(v) == "number" then
+    local i = math.tointeger(v)
+    if i then return tostring(i) end
+    if v == math.floor(v) then return string.format("%.0f", v) end
+  end
+  return v ~= nil and tostring(v) or nil
+end
+
+local function int(v)
+  v = nn(v)
+  v = v ~= nil and tonumber(v) or nil
+  return v and math.tointeger(v // 1) or nil
+end
+
+-- Money as integer cents, rounded half up on the third decimal. Woo sends 2-decimal strings,
+-- except a line's `price`, a float (total / quantity, e.g. 6.666666666666667).
+local function cents(v)
+  v = nn(v)
+  if type(v) == "number" then v = string.format("%.6f", v) end
+  if type(v) ~= "string" then return nil end
+  local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
+  if not sign or (whole == "" and frac == "") then return nil end
+  frac = frac .. "000"
+  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
+  if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
+  return sign == "-" and -c or c
+end
+
+local function fmt_cents(c)
+  if not c then return nil end
+  local sign = c < 0 and "-" or ""
+  c = math.abs(c)
+  return string.format("%s%d.%02d", sign, c // 100, c % 100)
+end
+
+local function money(v)
+  if type(v) == "string" and v:find("^%-?%d+%.%d%d$") then return v end -- already canonical
+  return fmt_cents(cents(v))
+end
+
+-- The *_gmt fields are UTC without a zone ("2025-03-04T15:15:22"); the others are shop-local
+-- and are never used.
+local function gmt(s)
+  s = nn(s)
+  if type(s) ~= "string" then return nil end
+  local day, time = s:match("^(%d%d%d%d%-%d%d%-%d%d)[Tt ](%d%d:%d%d:%d%d)")
+  return day and (day .. "T" .. time .. "Z") or nil
+end
+
+---------------------------------------------------------------- auth and HTTP
+local function site(ctx)
+  return (ctx.cart.url:gsub("/+$", ""))
+end
+
+local function auth_mode(cart)
+  local mode = cart.auth or "auto"
+  if mode == "auto" then return cart.url:match("^[Hh][Tt][Tt][Pp][Ss]://") and "basic" or "oauth" end
+  return mode
+end
+
+-- OAuth 1.0a base string URL: scheme and host lower case, default port dropped, no query.
+local function oauth_base_url(url)
+  local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]+)([^?#]*)")
+  if not scheme then return url end
+  scheme, host = scheme:lower(), host:lower()
+  if (scheme == "http" and host:match(":80$")) or (scheme == "https" and host:match(":443$")) then
+    host = host:gsub(":%d+$", "")
+  end
+  return scheme .. "://" .. host .. (path ~= "" and path or "/")
+end
+
+-- RFC 5849 §3.4: METHOD & enc(base URL) & enc(sorted "k=v" pairs, each side encoded, joined
+-- with &). Returns the base64 signature and the base string (for tests and debugging).
+local function oauth_signature(method, url, params, key)
+  local enc = http.urlencode
+  local kv = {}
+  for i, p in ipairs(params) do kv[i] = { enc(p[1]), enc(p[2]) } end
+  table.sort(kv, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[2] < b[2]
+  end)
+  for i, p in ipairs(kv) do kv[i] = p[1] .. "=" .. p[2] end
+  local base = method:upper() .. "&" .. enc(oauth_base_url(url)) .. "&" .. enc(table.concat(kv, "&"))
+  return crypto.base64(crypto.hmac_sha256(key, base)), base
+end
+
+-- One-legged OAuth as WooCommerce checks it: no token, no oauth_version, parameters in the query
+-- string, key = secret .. "&".
+local function oauth_sign(cart, method, url, params)
+  local signed = {}
+  for i, p in ipairs(params) do signed[i] = p end
+  signed[#signed + 1] = { "oauth_consumer_key", cart.consumer_key }
+  signed[#signed + 1] = { "oauth_nonce", crypto.hex(crypto.random_bytes(16)) }
+  signed[#signed + 1] = { "oauth_signature_method", "HMAC-SHA256" }
+  signed[#signed + 1] = { "oauth_timestamp", string.format("%d", math.floor(task.now())) }
+  local sig = oauth_signature(method, url, signed, http.urlencode(cart.consumer_secret) .. "&")
+  signed[#signed + 1] = { "oauth_signature", sig }
+  return signed
+end
+
+local function encode_query(params)
+  local out = {}
+  for _, p in ipairs(params) do
+    if p[2] ~= nil then out[#out + 1] = http.urlencode(p[1]) .. "=" .. http.urlencode(tostring(p[2])) end
+  end
+  return table.concat(out, "&")
+end
+
+-- GET {url}/wp-json/wc/v3/{path}?params with the cart's auth. Non-2xx -> "http 401: <body>
+-- (what)". Messages name the page, never the URL, which may carry keys or a signature.
+local function get(ctx, path, params, what)
+  local cart = ctx.cart
+  local url = site(ctx) .. "/wp-json/wc/v3/" .. path
+  local list, headers = {}, { ["Accept"] = "application/json" }
+  for _, p in ipairs(params) do if p[2] ~= nil then list[#list + 1] = { p[1], tostring(p[2]) } end end
+  local mode = auth_mode(cart)
+  if mode == "basic" then
+    headers["Authorization"] = "Basic " .. crypto.base64(cart.consumer_key .. ":" .. cart.consumer_secret)
+  elseif mode == "query" then
+    list[#list + 1] = { "consumer_key", cart.consumer_key }
+    list[#list + 1] = { "consumer_secret", cart.consumer_secret }
+  elseif mode == "oauth" then
+    list = oauth_sign(cart, "GET", url, list)
+  else
+    return nil, "unknown auth '" .. tostring(mode) .. "' (auto, basic, oauth or query)"
+  end
+  if #list > 0 then url = url .. "?" .. encode_query(list) end
+  local res, err = ctx:request{ method = "GET", url = url, headers = headers }
+  if not res then return nil, tostring(err) .. " (" .. what .. ")" end
+  if res.status < 200 or res.status > 299 then
+    local _, msg = ctx:fail(res)
+    return nil, tostring(msg) .. " (" .. what .. ")"
+  end
+  return res
+end
+
+-- on_page's answer: `nil, err` (or false) stops the download.
+local function stopped(ok, err)
+  return ok == false or (ok == nil and err ~= nil)
+end
+
+---------------------------------------------------------------- hooks
+-- system_status proves the keys and names the site in one call. Keys of a user without
+-- manage_woocommerce get 401/403 there, and a simulator may not serve it, so anything but a
+-- clear 401 falls back to reading one order (the right this connector really needs).
+local function test(ctx)
+  local res, err = get(ctx, "system_status", {}, "GET system_status")
+  if res then
+    local doc = json.decode(res.body)
+    local env = type(doc) == "table" and tbl(doc.environment) or {}
+    return { api_version = "wc/v3", shop = nn(env.site_url) or nn(env.home_url) or site(ctx) }
+  end
+  if err:match("^http 401") then return nil, err end
+  local ores, oerr = get(ctx, "orders", { { "per_page", 1 } }, "GET orders")
+  if not ores then return nil, oerr end
+  if type(json.decode(ores.body)) ~= "table" then return nil, "bad JSON in GET orders" end
+  return { api_version = "wc/v3", shop = site(ctx) }
+end
+
+-- One pass over the window, page by page, handing on only orders not handed on before.
+-- Returns true, moved, new_count | nil, err. `moved` = X-WP-Total changed between pages.
+local function one_pass(ctx, q, per_page, seen, on_page, pass)
+  local page, first_total, moved, new = 0, nil, false, 0
+  while true do
+    page = page + 1
+    local what = "orders page " .. page .. (pass > 1 and (", pass " .. pass) or "")
+    local res, err = get(ctx, "orders", {
+      { "modified_after", q.since }, { "modified_before", q["until"] }, { "dates_are_gmt", "true" },
+      -- id, not modified: unique, so rows have one order on every version (orderby=modified
+      -- gets an ID tie-break only in recent ones; many orders share a modified second). Both
+      -- date bounds are exclusive (WP date_query); the pipeline's overlap covers the edges.
+      { "orderby", "id" }, { "order", "asc" }, { "per_page", per_page }, { "page", page } }, what)
+    if not res then return nil, err end
+    local orders, jerr = json.decode(res.body)
+    if type(orders) ~= "table" then return nil, "bad JSON in " .. what .. ": " .. tostring(jerr) end
+    if #orders == 0 then break end
+    local raws, rerr = jraw.array(res.body)
+    if not raws or #raws ~= #orders then
+      return nil, "bad JSON in " .. what .. ": " .. tostring(rerr or "raw split mismatch")
+    end
+    local total = tonumber(res.headers["x-wp-total"])
+    if page == 1 then first_total = total elseif total ~= first_total then moved = true end
+    local out_raws, out_docs = {}, {}
+    for i, o in ipairs(orders) do
+      local id = str(type(o) == "table" and o.id or nil)
+      if not id or not seen[id] then
+        if id then seen[id] = true end
+        out_raws[#out_raws + 1], out_docs[#out_docs + 1] = raws[i], o
+      end
+    end
+    if #out_raws > 0 then
+      new = new + #out_raws
+      local ok, perr = on_page(out_raws, out_docs)
+      if stopped(ok, perr) then return nil, perr end
+    end
+    local pages = tonumber(res.headers["x-wp-totalpages"])
+    if (pages and page >= pages) or (not pages and #orders < per_page) then break end
+  end
+  return true, moved, new
+end
+
+-- WooCommerce has only offset paging and no key to page by. An order modified while we page
+-- leaves the window, the rest shift down one place and one is never seen (cart-apis.md §7
+-- item 2); nor would the next run see it, as it stays in this window. So when X-WP-Total
+-- changed during a pass, read the window again, handing on only new orders, until a pass
+-- is stable or finds nothing new. A window that never settles is an error: the watermark
+-- stays put and the next run reads it again.
+local function fetch_orders(ctx, q, on_page)
+  local per_page = math.max(1, math.min(q.page_size or PAGE_DEFAULT, PAGE_MAX))
+  local seen = {}
+  for pass = 1, MAX_PASSES do
+    local ok, moved, new = one_pass(ctx, q, per_page, seen, on_page, pass)
+    if not ok then return nil, moved end
+    if not moved or (pass > 1 and new == 0) then return true end
+  end
+  return nil, "orders kept changing during " .. MAX_PASSES .. " passes over the window; it is read again next run"
+end
+
+local function address(a, email)
+  a = tbl(a)
+  local first, last = nn(a.first_name), nn(a.last_name)
+  return {
+    name = first and last and (first .. " " .. last) or first or last,
+    first_name = first, last_name = last, company = nn(a.company),
+    address1 = nn(a.address_1), address2 = nn(a.address_2), city = nn(a.city),
+    region = nn(a.state), postal_code = str(a.postcode), country = nn(a.country),
+    phone = str(a.phone), email = email or nn(a.email),
+  }
+end
+
+local function meta_value(v) -- plugins store arrays and objects in meta: keep them as JSON text
+  if type(v) == "table" then return json.encode(v) end
+  return str(v)
+end
+
+local function line(li)
+  local props = {}
+  for _, m in ipairs(tbl(li.meta_data)) do
+    local key = str(m.key)
+    if key and key:sub(1, 1) ~= "_" then -- "_reduced_stock" and the like are WooCommerce's own
+      props[#props + 1] = { name = str(m.display_key) or key, value = meta_value(nn(m.display_value) or m.value) }
+    end
+  end
+  return {
+    external_id = str(li.id), sku = nn(li.sku), name = nn(li.name), quantity = int(li.quantity),
+    price = money(li.price), tax = money(li.total_tax), properties = props,
+  }
+end
+
+local function normalize(_ctx, o)
+  if type(o) ~= "table" then return nil, "woocommerce order is not a JSON object" end
+  local id = str(o.id)
+  if not id then return nil, "woocommerce order without id" end
+  local updated = gmt(o.date_modified_gmt)
+  if not updated then
+    return nil, "woocommerce order " .. id .. ": bad date_modified_gmt " .. tostring(nn(o.date_modified_gmt))
+  end
+
+  local b, sl = tbl(o.billing), tbl(tbl(o.shipping_lines)[1])
+  local ship = address(o.shipping)
+  ship.code, ship.title, ship.price = nn(sl.method_id), nn(sl.method_title), money(sl.total)
+
+  local lines, subtotal = {}, 0
+  for i, li in ipairs(tbl(o.line_items)) do
+    lines[i] = line(li)
+    subtotal = subtotal + (cents(li.subtotal) or 0) -- Woo has no order subtotal: lines before discounts
+  end
+  local custom = {}
+  for _, m in ipairs(tbl(o.meta_data)) do
+    local key = str(m.key)
+    if key and key:sub(1, 1) ~= "_" then custom[key] = meta_value(m.value) end
+  end
+  local discounts = {}
+  for _, c in ipairs(tbl(o.coupon_lines)) do
+    discounts[#discounts + 1] = { code = str(c.code), amount = money(c.discount) }
+  end
+  local customer_id = int(o.customer_id)
+
+  return {
+    external_id = id,
+    number = str(o.number) or id,
+    cart_status = nn(o.status),
+    payment_status = nn(o.date_paid_gmt) and "paid" or "unpaid", -- Woo has no payment status: date_paid says it
+    fulfillment_status = nil, -- none in core
+    created_at = gmt(o.date_created_gmt), updated_at = updated,
+    currency = nn(o.currency),
+    totals = { total = money(o.total), subtotal = fmt_cents(subtotal), tax = money(o.total_tax),
+               shipping = money(o.shipping_total), discount = money(o.discount_total) },
+    customer = { email = nn(b.email), first_name = nn(b.first_name), last_name = nn(b.last_name),
+                 phone = str(b.phone),
+                 external_id = customer_id and customer_id > 0 and tostring(customer_id) or nil }, -- 0 = guest
+    billing = address(b),
+    shipping = ship,
+    lines = lines,
+    notes = nn(o.customer_note),
+    custom_fields = custom,
+    discounts = discounts,
+  }
+end
+
+return {
+  name = "woocommerce", api_version = "wc/v3",
+  page_max = PAGE_MAX, page_default = PAGE_DEFAULT,
+  -- processing = paid, to ship; on-hold = awaiting a manual payment check (bank transfer,
+  -- cheque), which merchants usually want in the back office so stock is reserved.
+  default_download_statuses = { "processing", "on-hold" },
+  statuses = STATUSES, -- plus any a plugin registers
+  rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
+  schema = schema,
+  test = test,
+  fetch_orders = fetch_orders,
+  normalize = normalize,
+  _test = { oauth_signature = oauth_signature }, -- for unit tests only
+}

@@ -1,0 +1,74 @@
+-- cartwright ship-map CODE METHOD [--cart C]: map a cart shipping code to a ship method and
+-- release every order held for it; cartwright ship-map --list: the mappings.
+local carts = require "cartwright.carts"
+local importer = require "cartwright.import"
+local json = require "cjson.safe"
+
+local M = {}
+
+local RULE = "reject_unmapped_shipping"
+
+-- Re-runs normalize + rules on each order held for `code`, now that it is mapped.
+local function release(db, cfg, code, cart_filter)
+  local rows = assert(db:orders_held_for_code{ rule = RULE, code = code, cart = cart_filter })
+  local runs, released = {}, 0
+  for _, row in ipairs(rows) do
+    local run = runs[row.cart]
+    if not run then
+      local cart, conn = carts.load(cfg, row.cart)
+      if not cart then error(conn, 0) end
+      run = assert(importer.new(db, cart, conn, { rules_dir = cfg.rules_dir }))
+      runs[row.cart] = run
+    end
+    local rec = run:process(json.decode(row.raw), row.raw)
+    importer.store(db, row.cart, rec, row.raw, row.raw_hash, row)
+    if not rec.hold or rec.hold.rule ~= RULE then released = released + 1 end
+  end
+  return released
+end
+
+function M.run(opts, args, cli)
+  local cfg, code = cli.load_config(opts)
+  if not cfg then return code end
+  local db, derr = carts.open_db(cfg)
+  if not db then
+    cli.err("%s", derr)
+    return 1
+  end
+  if opts.list then
+    for _, m in ipairs(assert(db:ship_map_list{})) do
+      if opts.json then
+        print(json.encode{ code = m.code, cart = m.cart ~= "" and m.cart or json.null, method = m.method })
+      else
+        print(string.format("%-24s %-16s %s", m.code, m.cart ~= "" and m.cart or "(all carts)", m.method))
+      end
+    end
+    return 0
+  end
+  if #args ~= 2 then
+    cli.err("usage: cartwright ship-map CODE METHOD [--cart C] | ship-map --list")
+    return 2
+  end
+  if opts.cart and not cfg.carts[opts.cart] then
+    cli.err("config error: no cart named \"%s\"", opts.cart)
+    return 2
+  end
+  local released, err = db:transaction(function()
+    assert(db:ship_map_set{ code = args[1], method = args[2], cart = opts.cart })
+    return release(db, cfg, args[1], opts.cart)
+  end)
+  if not released then
+    cli.err("ship-map failed: %s", err)
+    return 1
+  end
+  if opts.json then
+    print(json.encode{ code = args[1], method = args[2], cart = opts.cart or json.null, released = released })
+  else
+    print(string.format("mapped %s -> %s%s; released %d orders", args[1], args[2],
+      opts.cart and (" for " .. opts.cart) or "", released))
+  end
+  db:close()
+  return 0
+end
+
+return M

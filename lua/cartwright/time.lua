@@ -1,0 +1,86 @@
+-- Times as the engine stores them: UTC ISO 8601 "YYYY-MM-DDTHH:MM:SSZ". Calendar arithmetic
+-- is done here (days from the civil date) so no local time zone ever takes part.
+local M = {}
+
+function M.days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = y // 400
+  local yoe = y - era * 400
+  local doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
+  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+end
+
+function M.civil_from_days(z)
+  z = z + 719468
+  local era = z // 146097
+  local doe = z - era * 146097
+  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+  local mp = (5 * doy + 2) // 153
+  local d = doy - (153 * mp + 2) // 5 + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
+end
+
+--- Epoch seconds -> "YYYY-MM-DDTHH:MM:SSZ"
+function M.format(t)
+  t = math.floor(t)
+  local y, m, d = M.civil_from_days(t // 86400)
+  local s = t % 86400
+  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, s // 3600, s % 3600 // 60, s % 60)
+end
+
+--- ISO 8601 ("2025-03-04T10:15:22-05:00", "…Z", "… 10:15:22" as UTC, or a bare date) -> epoch | nil
+function M.parse(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  if not y then return nil end
+  local h, mi, se, zone = 0, 0, 0, ""
+  if rest ~= "" then
+    h, mi, se, zone = rest:match("^[Tt ](%d%d):(%d%d):(%d%d)(.*)$")
+    if not h then return nil end
+    zone = zone:gsub("^%.%d+", "")
+  end
+  local off = 0
+  if zone ~= "" and zone ~= "Z" and zone ~= "z" then
+    local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
+    if not sign then return nil end
+    off = (tonumber(oh) * 60 + tonumber(om)) * 60
+    if sign == "-" then off = -off end
+  end
+  return M.days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(se) - off
+end
+
+--- Any accepted form -> the stored form, or nil.
+function M.iso_utc(s)
+  local t = M.parse(s)
+  return t and M.format(t) or nil
+end
+
+local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+local month_names = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
+local day_names = { "Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed" } -- 1970-01-01 was a Thursday
+
+--- RFC 2822 ("Wed, 05 Dec 2018 20:16:55 +0000") -> epoch | nil
+function M.parse_rfc2822(s)
+  if type(s) ~= "string" then return nil end
+  local d, mon, y, h, mi, se, sign, oh, om = s:match("(%d+) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) ([+-])(%d%d)(%d%d)")
+  if not d or not months[mon] then return nil end
+  local off = (tonumber(oh) * 60 + tonumber(om)) * 60
+  if sign == "-" then off = -off end
+  return M.days_from_civil(tonumber(y), months[mon], tonumber(d)) * 86400
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(se) - off
+end
+
+--- Epoch -> RFC 2822 in UTC ("Wed, 05 Dec 2018 20:16:55 +0000")
+function M.format_rfc2822(t)
+  t = math.floor(t)
+  local days = t // 86400
+  local y, m, d = M.civil_from_days(days)
+  local s = t % 86400
+  return string.format("%s, %02d %s %04d %02d:%02d:%02d +0000", day_names[days % 7 + 1], d, month_names[m], y,
+    s // 3600, s % 3600 // 60, s % 60)
+end
+
+return M

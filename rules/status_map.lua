@@ -1,0 +1,65 @@
+-- Maps each cart's own statuses to ours: received, payment_received, shipped, cancelled.
+-- The first line that matches wins; every field named in a line must match. Edit freely:
+-- add a connector, or a custom status your cart uses.
+local to_ours = {
+  shopify = {
+    { cart_status = "cancelled", status = "cancelled" },
+    { fulfillment_status = "fulfilled", status = "shipped" },
+    { payment_status = "paid", status = "payment_received" },
+    { payment_status = "partially_refunded", status = "payment_received" },
+    { payment_status = "refunded", status = "cancelled" },
+    { payment_status = "voided", status = "cancelled" },
+    { status = "received" }, -- pending, authorized, unpaid…
+  },
+  bigcommerce = {
+    { cart_status = "Cancelled", status = "cancelled" },
+    { cart_status = "Declined", status = "cancelled" },
+    { cart_status = "Refunded", status = "cancelled" },
+    { cart_status = "Shipped", status = "shipped" },
+    { cart_status = "Completed", status = "shipped" },
+    { cart_status = "Awaiting Fulfillment", status = "payment_received" },
+    { cart_status = "Awaiting Shipment", status = "payment_received" },
+    { cart_status = "Awaiting Pickup", status = "payment_received" },
+    { cart_status = "Partially Shipped", status = "payment_received" },
+    { status = "received" }, -- Pending, Awaiting Payment, Manual Verification…
+  },
+  woocommerce = {
+    { cart_status = "cancelled", status = "cancelled" },
+    { cart_status = "refunded", status = "cancelled" },
+    { cart_status = "failed", status = "cancelled" },
+    { cart_status = "completed", status = "shipped" },
+    { cart_status = "processing", status = "payment_received" },
+    { status = "received" }, -- pending, on-hold
+  },
+}
+
+-- Ours to the cart's, for sending status back (used by the status-out flow).
+local to_cart = {
+  shopify = { cancelled = "cancelled", shipped = "fulfilled" },
+  bigcommerce = { cancelled = "Cancelled", shipped = "Shipped", payment_received = "Awaiting Fulfillment" },
+  woocommerce = { cancelled = "cancelled", shipped = "completed", payment_received = "processing" },
+}
+
+local function matches(line, order)
+  for field, want in pairs(line) do
+    if field ~= "status" and order[field] ~= want then return false end
+  end
+  return true
+end
+
+return {
+  description = "cart status -> received | payment_received | shipped | cancelled",
+  to_ours = to_ours,
+  to_cart = to_cart,
+  apply = function(order, ctx)
+    local map = to_ours[ctx.connector]
+    if not map then return "hold", "status_map has no table for connector " .. tostring(ctx.connector) end
+    for _, line in ipairs(map) do
+      if matches(line, order) then
+        order.status = line.status
+        return
+      end
+    end
+    return "hold", "no status mapping for cart status '" .. tostring(order.cart_status) .. "'"
+  end,
+}
