@@ -4,6 +4,7 @@
 -- Uses: ctx:request (rate limit + retries), cartwright.crypto, cjson.safe, cartwright.jsonraw.
 
 local json = require "cjson.safe"
+local time = require "cartwright.time"
 local jraw = require "cartwright.jsonraw"
 local http = require "cartwright.http"
 local task = require "cartwright.task"
@@ -164,13 +165,17 @@ local function get(ctx, path, params, what)
   elseif mode == "query" then
     list[#list + 1] = { "consumer_key", cart.consumer_key }
     list[#list + 1] = { "consumer_secret", cart.consumer_secret }
-  elseif mode == "oauth" then
-    list = oauth_sign(cart, "GET", url, list)
-  else
+  elseif mode ~= "oauth" then
     return nil, "unknown auth '" .. tostring(mode) .. "' (auto, basic, oauth or query)"
   end
-  if #list > 0 then url = url .. "?" .. encode_query(list) end
-  local res, err = ctx:request{ method = "GET", url = url, headers = headers }
+  local req = { method = "GET", url = url, headers = headers }
+  -- OAuth signs every attempt anew: WooCommerce refuses a nonce it has seen, so a retry
+  -- of the same signed URL would fail with 401
+  req.before_send = function(r)
+    local q = mode == "oauth" and oauth_sign(cart, "GET", url, list) or list
+    r.url = #q > 0 and (url .. "?" .. encode_query(q)) or url
+  end
+  local res, err = ctx:request(req)
   if not res then return nil, tostring(err) .. " (" .. what .. ")" end
   if res.status < 200 or res.status > 299 then
     local _, msg = ctx:fail(res)
@@ -202,6 +207,13 @@ local function test(ctx)
   return { api_version = "wc/v3", shop = site(ctx) }
 end
 
+-- "2026-01-02T03:04:05Z" (+ shift seconds) -> "2026-01-02T03:04:05"
+local function wall(iso, shift)
+  if not iso then return nil end
+  if shift then iso = time.format(time.parse(iso) + shift) end
+  return (iso:gsub("Z$", ""))
+end
+
 -- One pass over the window, page by page, handing on only orders not handed on before.
 -- Returns true, moved, new_count | nil, err. `moved` = X-WP-Total changed between pages.
 local function one_pass(ctx, q, per_page, seen, on_page, pass)
@@ -210,7 +222,10 @@ local function one_pass(ctx, q, per_page, seen, on_page, pass)
     page = page + 1
     local what = "orders page " .. page .. (pass > 1 and (", pass " .. pass) or "")
     local res, err = get(ctx, "orders", {
-      { "modified_after", q.since }, { "modified_before", q["until"] }, { "dates_are_gmt", "true" },
+      -- GMT wall-clock without an offset: WP_Date_Query moves a value that has one ("Z"
+      -- included) into the site's zone before comparing it with the _gmt column.
+      -- Both bounds are exclusive: one second more keeps orders of the window's last second.
+      { "modified_after", wall(q.since) }, { "modified_before", wall(q["until"], 1) }, { "dates_are_gmt", "true" },
       -- id, not modified: unique, so rows have one order on every version (orderby=modified
       -- gets an ID tie-break only in recent ones; many orders share a modified second). Both
       -- date bounds are exclusive (WP date_query); the pipeline's overlap covers the edges.

@@ -20,6 +20,7 @@ M.common = {
   max_attempts = { type = "number", default = 6, description = "tries per request on 429, 5xx and timeouts" },
   timeout = { type = "number", default = 30, description = "seconds per request" },
   retry_base_seconds = { type = "number", default = 0.5, description = "first retry waits up to this; doubles each try" },
+  retry_max_seconds = { type = "number", default = 30, description = "longest wait between two tries (unless the cart asks for more)" },
 }
 
 M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }

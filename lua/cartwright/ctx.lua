@@ -85,14 +85,17 @@ local function retryable(res, err)
 end
 
 --- http.request under the cart's limits. Returns res (any status the cart answered that is
---- not retried) | nil, err after the last attempt.
+--- not retried) | nil, err after the last attempt. opts.before_send(opts), when given, runs
+--- before every attempt (to sign the request anew, e.g. a fresh OAuth nonce).
 function Ctx:request(opts)
   opts.timeout = opts.timeout or self.cart.timeout or 30
   local attempts = math.max(1, self.cart.max_attempts or 6)
   local base = self.cart.retry_base_seconds or 0.5
+  local cap = self.cart.retry_max_seconds or 30
   local res, err
   for attempt = 1, attempts do
     self.bucket:take()
+    if opts.before_send then opts.before_send(opts) end
     self.stats.requests = self.stats.requests + 1
     res, err = http.request(opts)
     if res then self:observe(res) end
@@ -100,8 +103,9 @@ function Ctx:request(opts)
     if res and res.status == 429 then self.stats.throttled = self.stats.throttled + 1 end
     if attempt == attempts then break end
     -- exponential backoff with full jitter, at least what the cart asked for
-    local wait = math.random() * math.min(30, base * 2 ^ (attempt - 1))
-    local asked = res and asked_wait(res)
+    local wait = math.random() * math.min(cap, base * 2 ^ (attempt - 1))
+    -- a wait the cart asks for counts on 429/503; BigCommerce sends its reset time on every answer
+    local asked = res and (res.status == 429 or res.status == 503) and asked_wait(res)
     if asked then wait = math.max(wait, asked) end
     if res and res.status == 429 then self.bucket:cap(0) end
     self.stats.retries = self.stats.retries + 1

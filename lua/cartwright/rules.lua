@@ -10,7 +10,8 @@ M.budget = 5000000 -- instructions per rule per order
 
 local cache = {}
 
---- Loads rules/<name>.lua (or a path ending in .lua). Returns rule | nil, err.
+--- Loads rules/<name>.lua from `dir` (the config's rules_dir) or the engine's rules/, or a
+--- path ending in .lua. Returns rule | nil, err.
 function M.load(name, dir)
   local path, display
   if name:match("%.lua$") then
@@ -18,7 +19,14 @@ function M.load(name, dir)
   else
     if not name:match("^[%w_%-]+$") then return nil, "bad rule name '" .. name .. "'" end
     display = "rules/" .. name .. ".lua"
-    path = (dir or (package.cartwright_home .. "/rules")) .. "/" .. name .. ".lua"
+    -- the merchant's rules_dir first, then the rules shipped with the engine
+    path = package.cartwright_home .. "/rules/" .. name .. ".lua"
+    local own = dir and (dir .. "/" .. name .. ".lua")
+    local f = own and io.open(own, "rb")
+    if f then
+      f:close()
+      path = own
+    end
   end
   if cache[path] then return cache[path] end
   local chunk, err = sandbox.loadfile(path, display, sandbox.env())

@@ -1,0 +1,554 @@
+-- tests/sim/bigcommerce.lua: a BigCommerce Orders V2 simulator.
+-- Speaks /stores/{hash}/v2/…: X-Auth-Token auth, bare-array lists with page/limit and
+-- 204 No Content for an empty page, RFC 2822 dates, 4-decimal money, products /
+-- shipping_addresses / coupons as link resources, and the per-store 150 calls / 30 s quota with
+-- its X-Rate-Limit-* headers. Uses sim.common for everything cart-neutral.
+
+local common = require "sim.common"
+
+local EMPTY, null = common.EMPTY, common.null
+
+local B = { name = "bigcommerce" }
+
+local function money4(cents) return common.money(cents, 4) end
+
+-- ids and names from the V2 order status table (GET /v2/order_statuses)
+local STATUS = { [0] = "Incomplete", "Pending", "Shipped", "Partially Shipped", "Refunded",
+  "Cancelled", "Declined", "Awaiting Payment", "Awaiting Pickup", "Awaiting Shipment",
+  "Completed", "Awaiting Fulfillment", "Manual Verification Required", "Disputed",
+  "Partially Refunded" }
+local STATUS_DESCRIPTION = {
+  [0] = "An incomplete order happens when a shopper reached the payment page, but did not complete the transaction.",
+  "Customer started the checkout process, but did not complete it.",
+  "Order has been shipped, but receipt has not been confirmed; seller has used the Ship Items action.",
+  "Only some items in the order have been shipped, due to some products being pre-order only or other reasons.",
+  "Seller has used the Refund action.",
+  "Seller has cancelled an order, due to a stock inconsistency or other reasons.",
+  "Seller has marked the order as declined for lack of manual payment, or other reasons.",
+  "Customer has completed checkout process, but payment has yet to be confirmed.",
+  "Order has been pulled, and is awaiting customer pickup from a seller-specified location.",
+  "Order has been pulled and packaged, and is awaiting collection from a shipping provider.",
+  "Client has paid for their digital product and their file(s) are available for download.",
+  "Customer has completed the checkout process and payment has been confirmed.",
+  "Order is on hold while some aspect needs to be manually confirmed.",
+  "Customer has initiated a dispute resolution process for the PayPal transaction that paid for the order.",
+  "Seller has partially refunded the order.",
+}
+local PAYMENT_STATUS = { [0] = "", "pending", "captured", "captured", "refunded", "void", "declined",
+  "pending", "captured", "captured", "captured", "captured", "held for review", "captured",
+  "partially refunded" }
+-- words accepted by /_sim/orders/{id} {"status": ...}
+local STATUS_WORDS = { incomplete = 0, pending = 1, shipped = 2, partially_shipped = 3,
+  refunded = 4, cancelled = 5, declined = 6, awaiting_payment = 7, awaiting_pickup = 8,
+  awaiting_shipment = 9, completed = 10, paid = 11, awaiting_fulfillment = 11,
+  manual_verification_required = 12, disputed = 13, partially_refunded = 14 }
+
+local function errors(status, message)
+  return common.response(status, { { status = status, message = message } })
+end
+
+---------------------------------------------------------------------------------------------
+-- Setup
+---------------------------------------------------------------------------------------------
+
+function B.setup(sim, opts)
+  sim.store_hash = opts.store_hash or opts.hash or "abc123"
+  sim.token = opts.token or "bc_test"
+  sim.currency = opts.currency or "USD"
+  sim.customers = {}
+  sim.product_seq, sim.address_seq = 0, 0
+  local rate = opts.rate
+  if rate ~= false then
+    rate = rate or {}
+    local quota = rate.quota or rate.capacity or 150
+    local window = rate.window or (rate.per_second and quota / rate.per_second) or 30
+    sim.quota = common.fixed_window(quota, window)
+  end
+end
+
+function B.base(sim) return sim.url .. "/stores/" .. sim.store_hash .. "/v2" end
+
+---------------------------------------------------------------------------------------------
+-- Order documents: the order, its products and its shipping addresses
+---------------------------------------------------------------------------------------------
+
+local SHIPPING_METHOD = { standard = "Flat Rate", express = "UPS® 2nd Day Air",
+  overnight = "UPS® Next Day Air", free = "Free Shipping", pickup = "Pickup In Store",
+  freight = "Freight LTL" }
+
+-- weights of status ids: a recent window of a busy store, mostly awaiting fulfillment
+local STATES = { { 64, 11 }, { 12, 9 }, { 6, 8 }, { 5, 10 }, { 4, 2 }, { 2, 7 }, { 1, 1 },
+  { 2, 5 }, { 1, 4 }, { 1, 3 }, { 1, 0 }, { 0.5, 12 }, { 0.5, 14 }, { 0.5, 6 } }
+
+local function pick_customer(sim, created)
+  local rng = sim.rng
+  if rng:chance(0.1) then -- a guest checkout
+    return { id = 0, person = common.person(rng), address = common.address(rng), created = created }
+  end
+  if #sim.customers > 0 and rng:chance(0.25) then return rng:pick(sim.customers) end
+  local c = { id = #sim.customers + 1, person = common.person(rng), address = common.address(rng) }
+  sim.customers[#sim.customers + 1] = c
+  return c
+end
+
+local function link(sim, id, what)
+  return { url = B.base(sim) .. "/orders/" .. id .. "/" .. what, resource = "/orders/" .. id .. "/" .. what }
+end
+
+local function billing_doc(p, a, attrs)
+  local fields = {}
+  for i, kv in ipairs(attrs) do fields[i] = { name = kv.name, value = kv.value } end
+  return { first_name = p.first_name, last_name = p.last_name, company = p.company or "",
+    street_1 = a.address1, street_2 = a.address2, city = a.city, state = a.region,
+    zip = a.zip, country = a.country, country_iso2 = a.country_code,
+    phone = common.phone_digits(p.phone), email = p.email, form_fields = common.list(fields) }
+end
+
+local function option_docs(sim, item, product_id)
+  if item.unknown or item.variant_title == "" then return EMPTY end
+  local out = {}
+  local names = { "Option", "Size" }
+  local i = 0
+  for label in item.variant_title:gmatch("[^/]+") do
+    i = i + 1
+    label = label:gsub("^%s+", ""):gsub("%s+$", "")
+    local id = item.variant_no * 10 + i
+    out[i] = { id = id, option_id = 90 + i, order_product_id = product_id,
+      product_option_id = 200 + i, display_name = names[i] or "Option",
+      display_name_customer = names[i] or "Option", display_name_merchant = names[i] or "Option",
+      display_value = label, display_value_customer = label, display_value_merchant = label,
+      value = tostring(id), type = "Multiple choice", name = (names[i] or "Option") .. item.product_no,
+      display_style = "Rectangle" }
+  end
+  return out
+end
+
+local function product_doc(sim, order_id, address_id, l, shipped)
+  sim.product_seq = sim.product_seq + 1
+  local id, item = sim.product_seq, l.item
+  local unit_tax = l.tax // l.quantity
+  return {
+    id = id, order_id = order_id,
+    product_id = item.unknown and 0 or (100 + item.product_no),
+    variant_id = item.unknown and 0 or (1000 + item.variant_no),
+    order_address_id = address_id, name = item.title, name_customer = item.title,
+    name_merchant = item.title, sku = item.sku, upc = "", type = "physical",
+    base_price = money4(l.price), price_ex_tax = money4(l.price),
+    price_inc_tax = money4(l.price + unit_tax), price_tax = money4(unit_tax),
+    base_total = money4(l.price * l.quantity), total_ex_tax = money4(l.price * l.quantity),
+    total_inc_tax = money4(l.price * l.quantity + l.tax), total_tax = money4(l.tax),
+    weight = string.format("%.4f", item.grams / 453.6), width = "0.0000", height = "0.0000",
+    depth = "0.0000", quantity = l.quantity,
+    base_cost_price = "0.0000", cost_price_inc_tax = "0.0000", cost_price_ex_tax = "0.0000",
+    cost_price_tax = "0.0000", is_refunded = false, quantity_refunded = 0,
+    refund_amount = "0.0000", return_id = 0, wrapping_id = 0, wrapping_name = "",
+    base_wrapping_cost = "0.0000", wrapping_cost_ex_tax = "0.0000",
+    wrapping_cost_inc_tax = "0.0000", wrapping_cost_tax = "0.0000", wrapping_message = "",
+    quantity_shipped = shipped and l.quantity or 0, event_name = null, event_date = "",
+    fixed_shipping_cost = "0.0000", ebay_item_id = "", ebay_transaction_id = "",
+    option_set_id = null, parent_order_product_id = null, is_bundled_product = false,
+    bin_picking_number = "", external_id = null, fulfillment_source = "", brand = item.vendor,
+    gift_certificate_id = null,
+    applied_discounts = l.discount > 0 and { { id = "coupon", amount = money4(l.discount),
+      name = "Coupon", code = l.coupon, target = "order" } } or EMPTY,
+    product_options = option_docs(sim, item, id),
+    configurable_fields = EMPTY,
+    discounted_total_inc_tax = money4(l.price * l.quantity - l.discount + l.tax),
+  }
+end
+
+local function shipping_address_doc(sim, order_id, p, a, kind, cents, items_total, shipped)
+  sim.address_seq = sim.address_seq + 1
+  local id = sim.address_seq
+  return { id = id, order_id = order_id, first_name = p.first_name, last_name = p.last_name,
+    company = p.company or "", street_1 = a.address1, street_2 = a.address2, city = a.city,
+    zip = a.zip, country = a.country, country_iso2 = a.country_code, state = a.region,
+    email = p.email, phone = common.phone_digits(p.phone),
+    items_total = items_total, items_shipped = shipped and items_total or 0,
+    shipping_method = SHIPPING_METHOD[kind], base_cost = money4(cents),
+    cost_ex_tax = money4(cents), cost_inc_tax = money4(cents), cost_tax = "0.0000",
+    cost_tax_class_id = 2, base_handling_cost = "0.0000", handling_cost_ex_tax = "0.0000",
+    handling_cost_inc_tax = "0.0000", handling_cost_tax = "0.0000",
+    handling_cost_tax_class_id = 2, shipping_zone_id = a.country_code == "US" and 1 or 2,
+    shipping_zone_name = a.country_code == "US" and "United States" or "International",
+    shipping_quotes = link(sim, order_id, "shippingaddresses/" .. id .. "/shippingquotes"),
+    form_fields = EMPTY }
+end
+
+local function coupon_docs(order_id, discount)
+  if not discount then return {} end
+  return { { id = order_id, coupon_id = ({ TENOFF = 1, SPRING15 = 2, WELCOME5 = 3 })[discount.code] or 9,
+    order_id = order_id, code = discount.code, amount = discount.value,
+    type = discount.kind == "fixed" and 2 or 1, discount = discount.cents / 100 } }
+end
+
+-- Money fields of the order from totals in cents.
+local function money_fields(doc, t)
+  doc.subtotal_ex_tax, doc.subtotal_inc_tax = money4(t.subtotal), money4(t.subtotal + t.tax)
+  doc.subtotal_tax = money4(t.tax)
+  doc.base_shipping_cost, doc.shipping_cost_ex_tax = money4(t.shipping), money4(t.shipping)
+  doc.shipping_cost_inc_tax, doc.shipping_cost_tax = money4(t.shipping), "0.0000"
+  doc.total_ex_tax = money4(t.total - t.tax)
+  doc.total_inc_tax, doc.total_tax = money4(t.total), money4(t.tax)
+  doc.discount_amount, doc.coupon_discount = money4(t.discount), money4(t.discount)
+  for _, k in ipairs({ "base_handling_cost", "handling_cost_ex_tax", "handling_cost_inc_tax",
+    "handling_cost_tax", "base_wrapping_cost", "wrapping_cost_ex_tax", "wrapping_cost_inc_tax",
+    "wrapping_cost_tax", "refunded_amount", "store_credit_amount", "gift_certificate_amount" }) do
+    doc[k] = "0.0000"
+  end
+end
+
+function B.generate(sim, n, created, updated)
+  local rng = sim.rng
+  local id = 99 + n
+  local status_id = rng:weighted(STATES)
+  local shipped = status_id == 2 or status_id == 10
+  local c = pick_customer(sim, created)
+  local p = c.person
+  local ship_to = rng:chance(0.15) and common.address(rng) or c.address
+  local lines = common.pick_lines(rng, n)
+  local subtotal, items = 0, 0
+  for _, l in ipairs(lines) do subtotal, items = subtotal + l.price * l.quantity, items + l.quantity end
+  local kind, ship_cents = common.pick_shipping(rng, n, subtotal)
+  local discount = common.pick_discount(rng, subtotal)
+  local t = common.totals(lines, ship_cents, discount and discount.cents or 0, (common.tax_rate(ship_to)))
+  local attrs = common.pick_attributes(rng, created)
+  local address = shipping_address_doc(sim, id, p, ship_to, kind, ship_cents, items, shipped)
+  local products = {}
+  for i, l in ipairs(lines) do
+    l.coupon = discount and discount.code
+    products[i] = product_doc(sim, id, address.id, l, shipped)
+  end
+  local doc = {
+    id = id, customer_id = c.id, date_created = common.rfc2822(created),
+    date_shipped = shipped and common.rfc2822(updated) or "",
+    status_id = status_id, status = STATUS[status_id], custom_status = STATUS[status_id],
+    shipping_cost_tax_class_id = 2, handling_cost_tax_class_id = 2,
+    wrapping_cost_tax_class_id = 3, items_total = items, items_shipped = shipped and items or 0,
+    payment_method = rng:weighted({ { 70, "Credit Card" }, { 20, "PayPal" }, { 10, "Cash on Delivery" } }),
+    payment_provider_id = rng:hex(8), payment_status = PAYMENT_STATUS[status_id],
+    order_is_digital = false, ip_address = "198.51.100." .. rng:int(1, 254), ip_address_v6 = "",
+    geoip_country = ship_to.country, geoip_country_iso2 = ship_to.country_code,
+    currency_id = 1, currency_code = sim.currency, currency_exchange_rate = "1.0000000000",
+    default_currency_id = 1, default_currency_code = sim.currency,
+    store_default_currency_code = sim.currency,
+    store_default_to_transactional_exchange_rate = "1.0000000000",
+    staff_notes = "", customer_message = common.pick_note(rng) or "",
+    shipping_address_count = 1, is_deleted = false, ebay_order_id = "0",
+    cart_id = rng:uuid(), billing_address = billing_doc(p, c.address, attrs),
+    is_email_opt_in = rng:chance(0.3), credit_card_type = null, order_source = "www",
+    channel_id = 1, external_source = null, external_id = null, external_merchant_id = null,
+    tax_provider_id = "BasicTaxProvider", customer_locale = "en",
+    external_order_id = "",
+    products = link(sim, id, "products"),
+    shipping_addresses = link(sim, id, "shippingaddresses"),
+    coupons = link(sim, id, "coupons"),
+  }
+  money_fields(doc, t)
+  return { id = id, n = n, doc = doc, created = created, updated = updated,
+    products = products, addresses = { address }, coupons = coupon_docs(id, discount) }
+end
+
+-- JSON plus what the filters read. Sub-resources are kept as one string per element so their
+-- pages are joined, never re-encoded; their tables exist only while an order is generated.
+function B.render(sim, rec)
+  local doc = rec.doc
+  doc.date_modified = common.rfc2822(rec.updated)
+  rec.json = common.encode(doc)
+  rec.status_id, rec.customer_id, rec.channel_id = doc.status_id, doc.customer_id, doc.channel_id
+  rec.email, rec.deleted = doc.billing_address.email, doc.is_deleted
+  if rec.products then
+    rec.product_strings, rec.address_strings = {}, {}
+    for i, pr in ipairs(rec.products) do rec.product_strings[i] = common.encode(pr) end
+    for i, a in ipairs(rec.addresses) do rec.address_strings[i] = common.encode(a) end
+    rec.coupons_json = #rec.coupons > 0 and common.encode(rec.coupons) or nil
+    rec.products, rec.addresses, rec.coupons = nil, nil, nil
+  end
+end
+
+-- Decode, change and re-encode each element of a sub-resource.
+local function update_each(strings, fn)
+  for i, s in ipairs(strings) do
+    local t = common.decode_doc(s)
+    fn(t)
+    strings[i] = common.encode(t)
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- Changes (POST /_sim/orders/{id}, sim:change_order)
+---------------------------------------------------------------------------------------------
+
+function B.change(sim, rec, changes, now)
+  -- a number, a word ("cancelled", "paid") or a status name ("Awaiting Fulfillment")
+  local word = tostring(changes.status or ""):lower():gsub("[%s%-]+", "_")
+  local status_id = math.tointeger(tonumber(changes.status_id or changes.status)) or STATUS_WORDS[word]
+  if changes.status == nil and changes.status_id == nil then return true end
+  if not status_id or not STATUS[status_id] then
+    return nil, "unknown status '" .. tostring(changes.status or changes.status_id) .. "'"
+  end
+  local doc = rec.doc
+  doc.status_id, doc.status, doc.custom_status = status_id, STATUS[status_id], STATUS[status_id]
+  doc.payment_status = PAYMENT_STATUS[status_id]
+  if status_id == 2 or status_id == 10 then
+    doc.date_shipped, doc.items_shipped = common.rfc2822(now), doc.items_total
+    update_each(rec.product_strings, function(pr) pr.quantity_shipped = pr.quantity end)
+    update_each(rec.address_strings, function(a) a.items_shipped = a.items_total end)
+  end
+  return true
+end
+
+---------------------------------------------------------------------------------------------
+-- Queries
+---------------------------------------------------------------------------------------------
+
+-- RFC 2822 or ISO 8601 (an ISO date without offset is taken as UTC)
+local function parse_date(s)
+  local epoch = common.parse_rfc2822(s)
+  if epoch then return epoch end
+  return (common.parse_iso(s))
+end
+
+local DATE_PARAMS = { min_date_created = { "created", 1 }, max_date_created = { "created", -1 },
+  min_date_modified = { "updated", 1 }, max_date_modified = { "updated", -1 } }
+local SORT_FIELDS = { id = "id", date_created = "created", date_modified = "updated",
+  status_id = "status_id", customer_id = "customer_id", channel_id = "channel_id" }
+
+local function invalid(name) return errors(400, "The field '" .. name .. "' is invalid.") end
+
+-- params -> q | nil, response
+local function build_query(params)
+  local q = { dates = {} }
+  for name, spec in pairs(DATE_PARAMS) do
+    if params[name] and params[name] ~= "" then
+      local epoch = parse_date(params[name])
+      if not epoch then return nil, invalid(name) end
+      q.dates[#q.dates + 1] = { spec[1], spec[2], epoch }
+    end
+  end
+  for _, name in ipairs({ "min_id", "max_id", "status_id", "customer_id", "channel_id" }) do
+    if params[name] and params[name] ~= "" then
+      q[name] = math.tointeger(tonumber(params[name]))
+      if not q[name] then return nil, invalid(name) end
+    end
+  end
+  q.email = params.email
+  local field, dir = (params.sort or "id:asc"):match("^([%w_]+):?(%a*)$")
+  if not field or not SORT_FIELDS[field] or not (dir == "" or dir == "asc" or dir == "desc") then
+    return nil, invalid("sort")
+  end
+  q.sort, q.desc = SORT_FIELDS[field], dir == "desc"
+  return q
+end
+
+local function value_of(rec, key) return rec[key] end
+
+local function matches(rec, q)
+  if rec.deleted then return false end
+  -- Incomplete (0) orders only show up when asked for by status_id
+  if q.status_id then
+    if rec.status_id ~= q.status_id then return false end
+  elseif rec.status_id == 0 then
+    return false
+  end
+  if q.min_id and rec.id < q.min_id then return false end
+  if q.max_id and rec.id > q.max_id then return false end
+  if q.customer_id and rec.customer_id ~= q.customer_id then return false end
+  if q.channel_id and rec.channel_id ~= q.channel_id then return false end
+  if q.email and q.email ~= "" and rec.email ~= q.email then return false end
+  for _, d in ipairs(q.dates) do
+    local v = rec[d[1]]
+    if d[2] > 0 and v < d[3] or d[2] < 0 and v > d[3] then return false end
+  end
+  return true
+end
+
+local function collect(sim, q)
+  local out = {}
+  for _, rec in ipairs(sim.records) do
+    if matches(rec, q) then out[#out + 1] = rec end
+  end
+  if q.sort ~= "id" or q.desc then
+    table.sort(out, function(a, b)
+      local va, vb = value_of(a, q.sort), value_of(b, q.sort)
+      if va == vb then va, vb = a.id, b.id end
+      if q.desc then return va > vb end
+      return va < vb
+    end)
+  end
+  return out
+end
+
+-- page >= 1 and 1 <= limit <= 250 (a larger limit is cut to 250, not refused)
+local function paging(params)
+  local page = math.tointeger(tonumber(params.page or 1))
+  local limit = math.tointeger(tonumber(params.limit or 50))
+  if not page or page < 1 then return nil, invalid("page") end
+  if not limit or limit < 1 then return nil, invalid("limit") end
+  return page, math.min(limit, 250)
+end
+
+-- The JSON strings of a slice joined into an array; 204 when the slice is empty.
+local function array_page(strings, page, limit)
+  local first = (page - 1) * limit + 1
+  local last = math.min(#strings, first + limit - 1)
+  if first > last then return common.response(204, nil) end
+  return common.response(200, "[" .. table.concat(strings, ",", first, last) .. "]")
+end
+
+local function list_orders(sim, req)
+  local params = common.parse_query(req.query_string)
+  local q, err = build_query(params)
+  if not q then return err end
+  local page, limit = paging(params)
+  if not page then return limit end
+  return sim:serve_list(req.uri, function()
+    local all = sim:query(common.canonical(q), function() return collect(sim, q) end)
+    local first = (page - 1) * limit + 1
+    local last = math.min(#all, first + limit - 1)
+    if first > last then return common.response(204, nil) end
+    local parts = {}
+    for i = first, last do parts[#parts + 1] = all[i].json end
+    return common.response(200, "[" .. table.concat(parts, ",") .. "]")
+  end)
+end
+
+local function count_orders(sim, req)
+  local q, err = build_query(common.parse_query(req.query_string))
+  if not q then return err end
+  local by_status, n = {}, 0
+  for _, rec in ipairs(sim.records) do
+    if matches(rec, q) then n = n + 1 end
+    by_status[rec.status_id] = (by_status[rec.status_id] or 0) + 1
+  end
+  local statuses = {}
+  for id = 0, 14 do
+    statuses[#statuses + 1] = { id = id, name = STATUS[id], system_label = STATUS[id],
+      custom_label = STATUS[id], system_description = STATUS_DESCRIPTION[id],
+      count = by_status[id] or 0, sort_order = id }
+  end
+  return common.response(200, { statuses = statuses, count = n })
+end
+
+-- /orders/{id}[/products|/shipping_addresses|/shippingaddresses|/coupons]
+local function order_resource(sim, req, id, sub)
+  local rec = sim.by_id[tonumber(id)]
+  if not rec then return errors(404, "The requested resource was not found.") end
+  if sub == "" then return common.response(200, rec.json) end
+  local page, limit = paging(common.parse_query(req.query_string))
+  if not page then return limit end
+  if sub == "/products" then return array_page(rec.product_strings, page, limit) end
+  if sub == "/shipping_addresses" or sub == "/shippingaddresses" then
+    return array_page(rec.address_strings, page, limit)
+  end
+  if sub == "/coupons" then
+    if not rec.coupons_json or page > 1 then return common.response(204, nil) end
+    return common.response(200, rec.coupons_json)
+  end
+  return errors(404, "The requested resource was not found.")
+end
+
+local function order_statuses()
+  local out = {}
+  for id = 0, 14 do
+    out[#out + 1] = { id = id, name = STATUS[id], system_label = STATUS[id], custom_label = STATUS[id],
+      system_description = STATUS_DESCRIPTION[id], order = id }
+  end
+  return common.response(200, out)
+end
+
+local function store(sim)
+  return common.response(200, {
+    id = sim.store_hash, account_uuid = "0b7f4c0e-5a1d-4a55-9d1b-6f0a3f2e9c11",
+    domain = "cartwright-demo.mybigcommerce.com", secure_url = "https://cartwright-demo.mybigcommerce.com",
+    control_panel_base_url = "https://store-" .. sim.store_hash .. ".mybigcommerce.com",
+    status = "live", name = "Cartwright Demo Store", first_name = "Dana", last_name = "Grant",
+    address = "500 Congress Ave\nAustin, Texas 78701", country = "United States", country_code = "US",
+    phone = "5125550100", admin_email = "owner@example.com", order_email = "orders@example.com",
+    favicon_url = "", timezone = { name = "America/Chicago", raw_offset = -21600, dst_offset = -18000,
+      dst_correction = true, date_format = { display = "jS M Y", export = "M jS Y",
+        extended_display = "M jS Y @ g:i A" } },
+    language = "en", currency = sim.currency, currency_symbol = "$", decimal_separator = ".",
+    thousands_separator = ",", decimal_places = 2, currency_symbol_location = "left",
+    weight_units = "LBS", dimension_units = "Inches", dimension_decimal_places = 2,
+    dimension_decimal_token = ".", dimension_thousands_token = ",", plan_name = "Standard",
+    plan_level = "Standard", plan_is_trial = false, industry = "Home & Garden",
+    logo = EMPTY, is_price_entered_with_tax = false, store_id = 1001234,
+    default_channel_id = 1, default_site_id = 1000, active_comparison_modules = EMPTY,
+    features = { stencil_enabled = true, sitewidehttps_enabled = true,
+      facebook_catalog_id = "", checkout_type = "optimized", wishlists_enabled = true,
+      graphql_storefront_api_enabled = true, shopper_consent_tracking_enabled = false,
+      multi_storefront_enabled = false },
+  })
+end
+
+---------------------------------------------------------------------------------------------
+-- Request handling
+---------------------------------------------------------------------------------------------
+
+local function rate_headers(sim, left, reset_ms)
+  return { ["X-Rate-Limit-Time-Window-Ms"] = tostring(math.floor(sim.quota.window * 1000)),
+    ["X-Rate-Limit-Time-Reset-Ms"] = tostring(reset_ms),
+    ["X-Rate-Limit-Requests-Quota"] = tostring(sim.quota.quota),
+    ["X-Rate-Limit-Requests-Left"] = tostring(left) }
+end
+
+function B.fault_response(sim, status, fault)
+  if status == 429 then
+    local resp = errors(429, "You have exceeded the number of requests allowed in this time window.")
+    if sim.quota then
+      local reset = fault and fault.reset_ms or 1500 -- short, so a test need not wait a window
+      for k, v in pairs(rate_headers(sim, 0, reset)) do resp.headers[k] = v end
+    end
+    return resp
+  end
+  local text = { [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
+    [504] = "Gateway Timeout" }
+  return errors(status, text[status] or "Error")
+end
+
+local function route(sim, req, rest)
+  if req.method ~= "GET" then return errors(405, "The requested method is not supported.") end
+  if rest == "/orders" then return list_orders(sim, req) end
+  return sim:apply_any_fault(function()
+    if rest == "/orders/count" then return count_orders(sim, req) end
+    local id, sub = rest:match("^/orders/(%d+)(.*)$")
+    if id then return order_resource(sim, req, id, sub) end
+    if rest == "/store" then return store(sim) end
+    if rest == "/time" then return common.response(200, { time = sim:now() }) end
+    if rest == "/order_statuses" then return order_statuses() end
+    return errors(404, "The requested resource was not found.")
+  end)
+end
+
+function B.handle(sim, req)
+  local hash, rest = req.path:match("^/stores/([^/]+)/v2(/.*)$")
+  if not hash or hash ~= sim.store_hash then
+    return errors(404, "The requested resource was not found.")
+  end
+  rest = rest:gsub("%.json$", "") -- the old .json suffix still works
+  if req.headers["x-auth-token"] ~= sim.token then
+    return errors(401, "You are not authorized to access this resource. Check the X-Auth-Token header.")
+  end
+  if rest == "/orders" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
+  local resp, headers
+  if sim.quota then
+    local ok, left, reset_ms = sim.quota:take(sim.clock())
+    headers = rate_headers(sim, left, reset_ms)
+    if not ok then resp = errors(429, "You have exceeded the number of requests allowed in this time window.") end
+  end
+  resp = resp or route(sim, req, rest)
+  for k, v in pairs(headers or {}) do
+    if resp.headers[k] == nil then resp.headers[k] = v end
+  end
+  return resp
+end
+
+---------------------------------------------------------------------------------------------
+
+-- require("sim.bigcommerce").start{ port = 0, orders = 100, seed = 1, token = "bc_test", store_hash = "abc123" }
+function B.start(opts)
+  return common.start(B, opts)
+end
+
+return B

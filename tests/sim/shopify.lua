@@ -1,0 +1,666 @@
+-- tests/sim/shopify.lua: a Shopify Admin REST simulator (orders, shop, locations).
+-- Speaks /admin/api/{YYYY-MM}/…: X-Shopify-Access-Token auth, cursor paging through the Link
+-- header's page_info, the 40 @ 2/s leaky bucket with X-Shopify-Shop-Api-Call-Limit and 429s,
+-- and full order documents (~8 KB each). Uses sim.common for everything cart-neutral.
+
+local common = require "sim.common"
+
+local EMPTY, null = common.EMPTY, common.null
+local money = common.money
+
+local S = { name = "shopify", object_keys = { origin_address = true, receipt = true } }
+
+local THROTTLE_MSG = "Exceeded %s calls per second for api client. "
+    .. "Reduce request rates to resume uninterrupted service."
+local AUTH_MSG = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+local PAGE_INFO_MSG = "%s cannot be passed when page_info is present. "
+    .. "See https://shopify.dev/api/usage/pagination-rest for more information."
+
+---------------------------------------------------------------------------------------------
+-- Setup
+---------------------------------------------------------------------------------------------
+
+function S.setup(sim, opts)
+  sim.token = opts.token or "shpat_test"
+  sim.shop = opts.shop or "cartwright-demo"
+  sim.currency = opts.currency or "USD"
+  sim.tz = opts.tz_offset or -300 -- minutes; the shop's zone (America/New_York, no DST here)
+  sim.customers = {}
+  sim.line_seq = 0
+  sim.request_seq = 0
+  local rate = opts.rate
+  if rate ~= false then
+    rate = rate or {}
+    sim.rate = { capacity = rate.capacity or 40, per_second = rate.per_second or 2 }
+    sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
+  end
+  sim.locations = {
+    { id = 69143617626, name = "Main Warehouse", city = "Austin", province_code = "TX",
+      zip = "78701", address1 = "500 Congress Ave" },
+    { id = 69143650394, name = "East Coast 3PL", city = "Newark", province_code = "NJ",
+      zip = "07102", address1 = "12 Ferry St" },
+  }
+end
+
+---------------------------------------------------------------------------------------------
+-- Order documents
+---------------------------------------------------------------------------------------------
+
+local function money_set(cents, currency)
+  local m = { amount = money(cents), currency_code = currency }
+  return { shop_money = m, presentment_money = { amount = m.amount, currency_code = currency } }
+end
+
+local function address_doc(person, addr)
+  return {
+    first_name = person.first_name, last_name = person.last_name,
+    name = person.first_name .. " " .. person.last_name,
+    company = person.company or null,
+    address1 = addr.address1, address2 = addr.address2,
+    city = addr.city, zip = addr.zip,
+    province = addr.region ~= "" and addr.region or null,
+    province_code = addr.region_code ~= "" and addr.region_code or null,
+    country = addr.country, country_code = addr.country_code,
+    phone = person.phone,
+    latitude = null, longitude = null,
+  }
+end
+
+-- A returning customer a quarter of the time, so matching by email has work to do.
+local function pick_customer(sim, created)
+  local rng = sim.rng
+  if #sim.customers > 0 and rng:chance(0.25) then return rng:pick(sim.customers) end
+  local c = { person = common.person(rng), address = common.address(rng), created = created - rng:int(0, 400) * 86400 }
+  c.id = 6900000000000 + (#sim.customers + 1) * 1009 + rng:int(0, 1008)
+  sim.customers[#sim.customers + 1] = c
+  return c
+end
+
+local function customer_doc(sim, c)
+  local p = c.person
+  local default = address_doc(p, c.address)
+  default.id = c.id + 1
+  default.customer_id = c.id
+  default.country_name = c.address.country
+  default.default = true
+  return {
+    id = c.id, email = p.email, first_name = p.first_name, last_name = p.last_name,
+    phone = p.phone, state = "enabled", note = null, verified_email = true,
+    multipass_identifier = null, tax_exempt = false, tags = "", currency = sim.currency,
+    created_at = common.iso(c.created, sim.tz), updated_at = common.iso(c.created, sim.tz),
+    email_marketing_consent = { state = "not_subscribed", opt_in_level = "single_opt_in",
+      consent_updated_at = null },
+    sms_marketing_consent = null,
+    tax_exemptions = EMPTY,
+    admin_graphql_api_id = "gid://shopify/Customer/" .. c.id,
+    default_address = default,
+  }
+end
+
+local function tax_line(cents, rate, title, currency)
+  return { title = title, price = money(cents), rate = rate, channel_liable = false,
+    price_set = money_set(cents, currency) }
+end
+
+local function line_doc(sim, l, ctx)
+  sim.line_seq = sim.line_seq + 1
+  local item, cur = l.item, sim.currency
+  local id = 13100000000000 + sim.line_seq * 1000 + sim.rng:int(0, 999)
+  local giftcard = item.sku:match("^GIFTCARD") ~= nil
+  local allocations = EMPTY
+  if ctx.discount and l.discount > 0 then
+    allocations = { { amount = money(l.discount), amount_set = money_set(l.discount, cur),
+      discount_application_index = 0 } }
+  end
+  return {
+    id = id, admin_graphql_api_id = "gid://shopify/LineItem/" .. id,
+    attributed_staffs = EMPTY,
+    current_quantity = l.quantity,
+    fulfillable_quantity = ctx.fulfilled and 0 or l.quantity,
+    fulfillment_service = "manual",
+    fulfillment_status = ctx.fulfilled and "fulfilled" or null,
+    gift_card = giftcard, grams = item.grams,
+    name = item.variant_title ~= "" and (item.title .. " - " .. item.variant_title) or item.title,
+    title = item.title, variant_title = item.variant_title ~= "" and item.variant_title or null,
+    price = money(l.price), price_set = money_set(l.price, cur),
+    product_exists = not item.unknown,
+    product_id = item.unknown and null or (8100000000000 + item.product_no * 1000),
+    variant_id = item.unknown and null or (44100000000000 + item.variant_no * 100),
+    properties = common.list(common.pick_properties(sim.rng, item)),
+    quantity = l.quantity, requires_shipping = not giftcard, sku = item.sku,
+    taxable = true, total_discount = "0.00", total_discount_set = money_set(0, cur),
+    variant_inventory_management = item.unknown and null or "shopify",
+    vendor = item.vendor,
+    tax_lines = ctx.tax_rate > 0 and { tax_line(l.tax, ctx.tax_rate, ctx.tax_title, cur) } or EMPTY,
+    duties = EMPTY,
+    discount_allocations = allocations,
+  }
+end
+
+local SHIPPING = {
+  standard = { "Standard", "Standard Shipping" }, express = { "Express", "Express Shipping" },
+  overnight = { "Overnight", "Overnight Shipping" }, free = { "Free Shipping", "Free Shipping" },
+  pickup = { "Local Pickup", "Pick up in store" }, freight = { "FREIGHT-LTL", "Freight (LTL)" },
+}
+
+local function shipping_line_doc(sim, n, kind, cents)
+  local cur = sim.currency
+  return {
+    id = 4300000000000 + n * 10, code = SHIPPING[kind][1], title = SHIPPING[kind][2],
+    price = money(cents), price_set = money_set(cents, cur),
+    discounted_price = money(cents), discounted_price_set = money_set(cents, cur),
+    source = kind == "freight" and "freightquote" or "shopify",
+    phone = null, carrier_identifier = null, requested_fulfillment_service_id = null,
+    delivery_category = null, is_removed = false,
+    tax_lines = EMPTY, discount_allocations = EMPTY,
+  }
+end
+
+-- The order's state decides financial/fulfillment status and the closed/cancelled stamps.
+local STATES = {
+  { 60, { financial = "paid" } },
+  { 18, { financial = "paid", fulfilled = true, closed = true } },
+  { 6, { financial = "pending" } },
+  { 4, { financial = "authorized" } },
+  { 3, { financial = "paid", partial = true } },
+  { 3, { financial = "refunded", closed = true } },
+  { 3, { financial = "partially_refunded", fulfilled = true } },
+  { 3, { financial = "voided", cancelled = true, closed = true } },
+}
+
+local GATEWAYS = { { 70, "shopify_payments" }, { 15, "paypal" }, { 5, "manual" }, { 10, "shop_pay_installments" } }
+local USER_AGENTS = {
+  "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+  "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148" }
+
+local function discount_docs(d)
+  if not d then return EMPTY, EMPTY end
+  local application = { type = "discount_code", code = d.code, value = string.format("%.1f", d.value),
+    value_type = d.kind == "fixed" and "fixed_amount" or "percentage",
+    allocation_method = "across", target_selection = "all", target_type = "line_item" }
+  local code = { code = d.code, amount = money(d.cents), type = application.value_type }
+  return { application }, { code }
+end
+
+local function fulfillment_doc(sim, n, id, created)
+  local number = "1Z" .. sim.rng:token(16):upper()
+  return { {
+    id = 4900000000000 + n, admin_graphql_api_id = "gid://shopify/Fulfillment/" .. (4900000000000 + n),
+    order_id = id, name = "#" .. (1000 + n) .. ".1", status = "success", service = "manual",
+    location_id = sim.locations[1].id, shipment_status = null,
+    created_at = common.iso(created, sim.tz), updated_at = common.iso(created, sim.tz),
+    tracking_company = "UPS", tracking_number = number, tracking_numbers = { number },
+    tracking_url = "https://www.ups.com/track?tracknum=" .. number,
+    tracking_urls = { "https://www.ups.com/track?tracknum=" .. number },
+    origin_address = {}, receipt = {}, line_items = EMPTY,
+  } }
+end
+
+-- Builds the money part of the document from totals in cents.
+local function money_fields(doc, t, cur, outstanding)
+  local function put(name, cents)
+    doc[name] = money(cents)
+    doc[name .. "_set"] = money_set(cents, cur)
+  end
+  put("subtotal_price", t.subtotal - t.discount)
+  put("current_subtotal_price", t.subtotal - t.discount)
+  put("total_price", t.total)
+  put("current_total_price", t.total)
+  put("total_tax", t.tax)
+  put("current_total_tax", t.tax)
+  put("total_discounts", t.discount)
+  put("current_total_discounts", t.discount)
+  put("total_line_items_price", t.subtotal)
+  doc.total_shipping_price_set = money_set(t.shipping, cur)
+  doc.total_cash_rounding_payment_adjustment_set = money_set(0, cur)
+  doc.total_cash_rounding_refund_adjustment_set = money_set(0, cur)
+  doc.total_outstanding = money(outstanding and t.total or 0)
+  doc.total_tip_received = "0.00"
+end
+
+function S.generate(sim, n, created, updated)
+  local rng, cur = sim.rng, sim.currency
+  local state = rng:weighted(STATES)
+  local customer = pick_customer(sim, created)
+  local ship_to = rng:chance(0.15) and common.address(rng) or customer.address
+  local lines = common.pick_lines(rng, n)
+  local subtotal = 0
+  for _, l in ipairs(lines) do subtotal = subtotal + l.price * l.quantity end
+  local kind, ship_cents = common.pick_shipping(rng, n, subtotal)
+  local discount = common.pick_discount(rng, subtotal)
+  local rate, tax_title = common.tax_rate(ship_to)
+  local t = common.totals(lines, ship_cents, discount and discount.cents or 0, rate)
+  local id = 5120000000000 + n * 100003 + rng:int(0, 100002)
+  local ctx = { fulfilled = state.fulfilled, discount = discount, tax_rate = rate, tax_title = tax_title }
+  local line_docs = {}
+  for i, l in ipairs(lines) do line_docs[i] = line_doc(sim, l, ctx) end
+  local applications, codes = discount_docs(discount)
+  local p = customer.person
+  local token = rng:hex(32)
+  local ip = "203.0.113." .. rng:int(1, 254)
+  local gateway = rng:weighted(GATEWAYS)
+  local doc = {
+    id = id, admin_graphql_api_id = "gid://shopify/Order/" .. id,
+    app_id = 580111, browser_ip = ip, buyer_accepts_marketing = rng:chance(0.3),
+    cancel_reason = state.cancelled and "customer" or null,
+    cancelled_at = state.cancelled and common.iso(updated, sim.tz) or null,
+    cart_token = rng:token(24), checkout_id = 36100000000000 + n, checkout_token = rng:hex(32),
+    client_details = { accept_language = "en-US,en;q=0.9", browser_height = null, browser_ip = ip,
+      browser_width = null, session_hash = null, user_agent = rng:pick(USER_AGENTS) },
+    closed_at = state.closed and common.iso(updated, sim.tz) or null,
+    company = null, confirmation_number = rng:token(9):upper(), confirmed = true,
+    contact_email = p.email, created_at = common.iso(created, sim.tz), currency = cur,
+    current_total_additional_fees_set = null, current_total_duties_set = null,
+    customer_locale = "en-US", device_id = null, discount_codes = codes,
+    duties_included = false, email = p.email, estimated_taxes = false,
+    financial_status = state.financial,
+    fulfillment_status = state.fulfilled and "fulfilled" or (state.partial and "partial" or null),
+    landing_site = "/products/" .. lines[1].item.sku:lower(), landing_site_ref = null,
+    location_id = null, merchant_business_entity_id = "MTY5MTQzNjE3NjI2",
+    merchant_of_record_app_id = null,
+    name = "#" .. (1000 + n), note = common.pick_note(rng) or null,
+    note_attributes = common.list(common.pick_attributes(rng, created)),
+    number = n, order_number = 1000 + n,
+    order_status_url = "https://" .. sim.shop .. ".myshopify.com/69143617626/orders/" .. token
+        .. "/authenticate?key=" .. rng:hex(32),
+    original_total_additional_fees_set = null, original_total_duties_set = null,
+    payment_gateway_names = { gateway }, phone = null, po_number = null,
+    presentment_currency = cur, processed_at = common.iso(created, sim.tz),
+    reference = null, referring_site = rng:chance(0.4) and "https://www.google.com/" or null,
+    source_identifier = null, source_name = "web", source_url = null,
+    tags = rng:weighted({ { 80, "" }, { 10, "repeat" }, { 5, "wholesale" }, { 5, "vip, repeat" } }),
+    tax_exempt = false,
+    tax_lines = rate > 0 and { tax_line(t.tax, rate, tax_title, cur) } or EMPTY,
+    taxes_included = false, test = false, token = token,
+    total_weight = 0, user_id = null,
+    billing_address = address_doc(p, customer.address),
+    shipping_address = address_doc(p, ship_to),
+    customer = customer_doc(sim, customer),
+    discount_applications = applications,
+    fulfillments = state.fulfilled and fulfillment_doc(sim, n, id, updated) or EMPTY,
+    line_items = line_docs, payment_terms = null, refunds = EMPTY,
+    shipping_lines = { shipping_line_doc(sim, n, kind, ship_cents) },
+  }
+  for _, l in ipairs(lines) do doc.total_weight = doc.total_weight + l.item.grams * l.quantity end
+  money_fields(doc, t, cur, state.financial == "pending" or state.financial == "authorized")
+  return { id = id, n = n, doc = doc, created = created, updated = updated }
+end
+
+-- JSON plus what the filters read
+function S.render(sim, rec)
+  local doc = rec.doc
+  doc.updated_at = common.iso(rec.updated, sim.tz)
+  rec.json = common.encode(doc, true)
+  rec.closed, rec.cancelled = doc.closed_at ~= null, doc.cancelled_at ~= null
+  rec.financial = doc.financial_status
+  rec.fulfillment = doc.fulfillment_status ~= null and doc.fulfillment_status or nil
+end
+
+---------------------------------------------------------------------------------------------
+-- Changes (POST /_sim/orders/{id}, sim:change_order)
+---------------------------------------------------------------------------------------------
+
+local FINANCIAL = { paid = true, pending = true, authorized = true, refunded = true,
+  partially_refunded = true, partially_paid = true, voided = true }
+
+function S.change(sim, rec, changes, now)
+  local doc = rec.doc
+  local status = changes.status and tostring(changes.status):lower():gsub("[%s%-]+", "_")
+  local stamp = common.iso(now, sim.tz)
+  if status == nil then return true end
+  if status == "cancelled" then
+    doc.cancelled_at, doc.cancel_reason, doc.closed_at = stamp, "customer", stamp
+    doc.financial_status = doc.financial_status == "paid" and "refunded" or "voided"
+  elseif status == "closed" then
+    doc.closed_at = stamp
+  elseif status == "open" then
+    doc.closed_at, doc.cancelled_at, doc.cancel_reason = null, null, null
+  elseif status == "fulfilled" or status == "shipped" then
+    doc.fulfillment_status = "fulfilled"
+    for _, l in ipairs(doc.line_items) do
+      l.fulfillable_quantity, l.fulfillment_status = 0, "fulfilled"
+    end
+  elseif FINANCIAL[status] then
+    doc.financial_status = status
+    if status == "paid" then doc.total_outstanding = "0.00" end
+  else
+    return nil, "unknown status '" .. tostring(status) .. "'"
+  end
+  return true
+end
+
+---------------------------------------------------------------------------------------------
+-- Queries: parsing, the frozen query inside page_info, filtering and ordering
+---------------------------------------------------------------------------------------------
+
+local function bad_request(errors) return common.response(400, { errors = errors }) end
+
+-- Shopify reads a date without an offset in the shop's zone.
+local function parse_date(sim, s)
+  local epoch, has_offset = common.parse_iso(s)
+  if not epoch then return nil end
+  if not has_offset then epoch = epoch - sim.tz * 60 end
+  return epoch
+end
+
+local DATE_PARAMS = { "created_at_min", "created_at_max", "updated_at_min", "updated_at_max",
+  "processed_at_min", "processed_at_max" }
+local STATUSES = { open = true, closed = true, cancelled = true, any = true }
+local ORDER_FIELDS = { id = true, created_at = true, updated_at = true, processed_at = true }
+
+-- params -> q (plain data that survives JSON inside a page_info token) | nil, response
+local function build_query(sim, params)
+  local q = { status = params.status or "open", dates = {} }
+  if not STATUSES[q.status] then return nil, bad_request({ status = "is not included in the list" }) end
+  for _, name in ipairs(DATE_PARAMS) do
+    if params[name] and params[name] ~= "" then
+      local epoch = parse_date(sim, params[name])
+      if not epoch then return nil, bad_request({ [name] = "is not a valid date" }) end
+      q.dates[name] = epoch
+    end
+  end
+  q.financial_status = params.financial_status
+  q.fulfillment_status = params.fulfillment_status
+  q.since_id = tonumber(params.since_id)
+  if params.ids and params.ids ~= "" then
+    q.ids = {}
+    for id in params.ids:gmatch("[^,%s]+") do q.ids[#q.ids + 1] = tonumber(id) end
+  end
+  local field, dir = (params.order or "id asc"):match("^(%S+)%s*(%a*)$")
+  if not field or not ORDER_FIELDS[field] then return nil, bad_request({ order = "is invalid" }) end
+  q.order_field, q.desc = field, (dir or ""):lower() == "desc"
+  return q
+end
+
+local function status_matches(rec, status)
+  if status == "any" then return true end
+  if status == "cancelled" then return rec.cancelled end
+  if status == "closed" then return rec.closed end
+  return not rec.closed and not rec.cancelled
+end
+
+local FULFILLMENT = {
+  shipped = function(s) return s == "fulfilled" end,
+  partial = function(s) return s == "partial" end,
+  unshipped = function(s) return s == nil end,
+  unfulfilled = function(s) return s == nil or s == "partial" end,
+}
+
+local function field_epoch(rec, name)
+  if name:match("^updated") then return rec.updated end
+  return rec.created -- created_at and processed_at coincide in generated orders
+end
+
+local function matches(rec, q)
+  if not status_matches(rec, q.status) then return false end
+  if q.since_id and rec.id <= q.since_id then return false end
+  for name, epoch in pairs(q.dates) do
+    local v = field_epoch(rec, name)
+    if name:match("_min$") and v < epoch then return false end
+    if name:match("_max$") and v > epoch then return false end
+  end
+  local fs = q.financial_status
+  if fs and fs ~= "any" and rec.financial ~= fs then return false end
+  local ff = q.fulfillment_status and FULFILLMENT[q.fulfillment_status]
+  if ff and not ff(rec.fulfillment) then return false end
+  if q.ids then
+    local found = false
+    for _, id in ipairs(q.ids) do if id == rec.id then found = true end end
+    if not found then return false end
+  end
+  return true
+end
+
+local function sort_value(rec, field)
+  if field == "id" then return rec.id end
+  return field_epoch(rec, field)
+end
+
+-- true when key (va, ia) comes before key (vb, ib) in the query's order; id breaks ties so
+-- the cursor is stable when many orders share a second
+local function key_less(q, va, ia, vb, ib)
+  if va ~= vb then
+    if q.desc then return va > vb end
+    return va < vb
+  end
+  if q.desc then return ia > ib end
+  return ia < ib
+end
+
+-- All matching records in the query's order. Records are kept in id order already.
+local function collect(sim, q)
+  local out = {}
+  for _, rec in ipairs(sim.records) do
+    if matches(rec, q) then out[#out + 1] = rec end
+  end
+  if q.order_field ~= "id" or q.desc then
+    local f = q.order_field
+    table.sort(out, function(a, b)
+      return key_less(q, sort_value(a, f), a.id, sort_value(b, f), b.id)
+    end)
+  end
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- Paging
+---------------------------------------------------------------------------------------------
+
+local function encode_page_info(q, direction, rec)
+  return common.b64url(common.encode({ q = q, direction = direction,
+    last_value = sort_value(rec, q.order_field), last_id = rec.id }))
+end
+
+local function decode_page_info(s)
+  local raw = common.unb64url(s)
+  local t = raw and common.decode(raw)
+  if type(t) ~= "table" or type(t.q) ~= "table" or not tonumber(t.last_id)
+      or not tonumber(t.last_value) or not ORDER_FIELDS[t.q.order_field or ""]
+      or not STATUSES[t.q.status or ""] then
+    return nil
+  end
+  t.q.dates = type(t.q.dates) == "table" and t.q.dates or {}
+  return t
+end
+
+-- Indices [first, last] of `all` (ordered) for a cursor { direction, last_value, last_id }
+-- or for the first page when cursor is nil.
+local function slice(q, all, cursor, limit)
+  local f = q.order_field
+  if not cursor then return 1, math.min(#all, limit) end
+  local cv, cid = cursor.last_value, cursor.last_id
+  if cursor.direction == "next" then -- the records after the cursor
+    local first = common.bsearch(#all, function(i)
+      return key_less(q, cv, cid, sort_value(all[i], f), all[i].id)
+    end)
+    return first, math.min(#all, first + limit - 1)
+  end
+  -- previous: the `limit` records just before the cursor
+  local last = common.bsearch(#all, function(i)
+    return not key_less(q, sort_value(all[i], f), all[i].id, cv, cid)
+  end) - 1
+  return math.max(1, last - limit + 1), last
+end
+
+local function link_header(sim, version, q, all, first, last, limit)
+  local links = {}
+  local base = sim.url .. "/admin/api/" .. version .. "/orders.json?page_info="
+  if first > 1 and first <= last then
+    links[#links + 1] = "<" .. base .. encode_page_info(q, "previous", all[first]) ..
+        "&limit=" .. limit .. '>; rel="previous"'
+  end
+  if last < #all and last >= 1 then
+    links[#links + 1] = "<" .. base .. encode_page_info(q, "next", all[last]) ..
+        "&limit=" .. limit .. '>; rel="next"'
+  end
+  return #links > 0 and table.concat(links, ", ") or nil
+end
+
+-- Only the requested top-level fields; such a page is encoded on the fly.
+local function select_fields(sim, rec, fields)
+  if not fields then return rec.json end
+  local doc, out = sim:doc(rec), {}
+  for name in fields:gmatch("[^,%s]+") do
+    if doc[name] ~= nil then out[name] = doc[name] end
+  end
+  return common.encode(out, true)
+end
+
+local function parse_limit(value)
+  if value == nil or value == "" then return 50 end
+  local n = math.tointeger(tonumber(value))
+  if not n or n < 1 or n > 250 then return nil end
+  return n
+end
+
+local PAGE_INFO_ALLOWED = { page_info = true, limit = true, fields = true }
+
+local function list_orders(sim, req, version)
+  local params, list = common.parse_query(req.query_string)
+  local limit = parse_limit(params.limit)
+  if not limit then return bad_request({ limit = "must be between 1 and 250" }) end
+  local q, cursor, err
+  if params.page_info then
+    for _, kv in ipairs(list) do
+      if not PAGE_INFO_ALLOWED[kv[1]] then return bad_request(PAGE_INFO_MSG:format(kv[1])) end
+    end
+    cursor = decode_page_info(params.page_info)
+    if not cursor then return bad_request({ page_info = "Invalid value." }) end
+    q = cursor.q
+  else
+    q, err = build_query(sim, params)
+    if not q then return err end
+  end
+  return sim:serve_list(req.uri, function()
+    local all = sim:query(common.canonical(q), function() return collect(sim, q) end)
+    local first, last = slice(q, all, cursor, limit)
+    local parts = {}
+    for i = first, last do parts[#parts + 1] = select_fields(sim, all[i], params.fields) end
+    local resp = common.response(200, '{"orders":[' .. table.concat(parts, ",") .. "]}")
+    resp.headers.Link = link_header(sim, version, q, all, first, last, limit)
+    return resp
+  end)
+end
+
+local function count_orders(sim, req)
+  local params = common.parse_query(req.query_string)
+  local q, err = build_query(sim, params)
+  if not q then return err end
+  local n = 0
+  for _, rec in ipairs(sim.records) do if matches(rec, q) then n = n + 1 end end
+  return common.response(200, { count = n })
+end
+
+local function one_order(sim, req, id)
+  local rec = sim.by_id[tonumber(id)]
+  if not rec then return common.response(404, { errors = "Not Found" }) end
+  local params = common.parse_query(req.query_string)
+  return common.response(200, '{"order":' .. select_fields(sim, rec, params.fields) .. "}")
+end
+
+---------------------------------------------------------------------------------------------
+-- Shop and locations
+---------------------------------------------------------------------------------------------
+
+local function shop(sim)
+  local domain = sim.shop .. ".myshopify.com"
+  return common.response(200, { shop = {
+    id = 69143617626, name = "Cartwright Demo Store", email = "owner@example.com",
+    domain = domain, myshopify_domain = domain, province = "Texas", province_code = "TX",
+    country = "US", country_code = "US", country_name = "United States",
+    address1 = "500 Congress Ave", address2 = "", city = "Austin", zip = "78701",
+    phone = "+15125550100", latitude = 30.2672, longitude = -97.7431,
+    source = null, primary_locale = "en", currency = sim.currency,
+    customer_email = "support@example.com", timezone = "(GMT-05:00) Eastern Time (US & Canada)",
+    iana_timezone = "America/New_York", shop_owner = "Dana Grant",
+    money_format = "${{amount}}", money_with_currency_format = "${{amount}} USD",
+    money_in_emails_format = "${{amount}}", money_with_currency_in_emails_format = "${{amount}} USD",
+    weight_unit = "lb", taxes_included = false, tax_shipping = false, county_taxes = true,
+    auto_configure_tax_inclusivity = null, plan_display_name = "Basic", plan_name = "basic",
+    has_discounts = true, has_gift_cards = false, has_storefront = true,
+    google_apps_domain = null, google_apps_login_enabled = null,
+    eligible_for_payments = true, requires_extra_payments_agreement = false,
+    password_enabled = false, setup_required = false, pre_launch_enabled = false,
+    finances = true, primary_location_id = sim.locations[1].id, checkout_api_supported = false,
+    multi_location_enabled = true, enabled_presentment_currencies = { sim.currency },
+    transactional_sms_disabled = false, marketing_sms_consent_enabled_at_checkout = false,
+    created_at = "2021-02-12T13:51:00-05:00", updated_at = "2025-01-06T09:12:44-05:00",
+  } })
+end
+
+local function locations(sim)
+  local out = {}
+  for i, l in ipairs(sim.locations) do
+    out[i] = { id = l.id, name = l.name, address1 = l.address1, address2 = null, city = l.city,
+      zip = l.zip, province = null, province_code = l.province_code, country = "US",
+      country_code = "US", country_name = "United States", phone = null, active = true,
+      legacy = false, localized_country_name = "United States", localized_province_name = null,
+      created_at = "2021-02-12T13:51:00-05:00", updated_at = "2021-02-12T13:51:00-05:00",
+      deleted_at = null, admin_graphql_api_id = "gid://shopify/Location/" .. l.id }
+  end
+  return common.response(200, { locations = out })
+end
+
+---------------------------------------------------------------------------------------------
+-- Request handling
+---------------------------------------------------------------------------------------------
+
+function S.fault_response(sim, status, fault)
+  if status == 429 then
+    local cap = sim.rate and sim.rate.capacity or 40
+    return common.response(429,
+      { errors = THROTTLE_MSG:format(string.format("%g", sim.rate and sim.rate.per_second or 2)) },
+      { ["Retry-After"] = tostring(fault and fault.retry_after or "2.0"),
+        ["X-Shopify-Shop-Api-Call-Limit"] = cap .. "/" .. cap })
+  end
+  local text = { [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
+    [504] = "Gateway Timeout" }
+  return common.response(status, { errors = text[status] or "Error" })
+end
+
+local function route(sim, req, version, rest)
+  if req.method ~= "GET" then return common.response(404, { errors = "Not Found" }) end
+  if rest == "orders.json" then return list_orders(sim, req, version) end
+  return sim:apply_any_fault(function()
+    if rest == "orders/count.json" then return count_orders(sim, req) end
+    local id = rest:match("^orders/(%d+)%.json$")
+    if id then return one_order(sim, req, id) end
+    if rest == "shop.json" then return shop(sim) end
+    if rest == "locations.json" then return locations(sim) end
+    return common.response(404, { errors = "Not Found" })
+  end)
+end
+
+function S.handle(sim, req)
+  local version, rest = req.path:match("^/admin/api/(%d%d%d%d%-%d%d)/(.+)$")
+  if not version then version, rest = req.path:match("^/admin/api/(unstable)/(.+)$") end
+  if not version then return common.response(404, { errors = "Not Found" }) end
+  if req.headers["x-shopify-access-token"] ~= sim.token then
+    return common.response(401, { errors = AUTH_MSG })
+  end
+  sim.request_seq = sim.request_seq + 1
+  local headers = { ["X-Shopify-API-Version"] = version,
+    ["X-Request-Id"] = string.format("sim-%08x", sim.request_seq) }
+  if rest == "orders.json" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
+  local resp
+  if sim.bucket then
+    local ok, used = sim.bucket:take(sim.clock())
+    headers["X-Shopify-Shop-Api-Call-Limit"] = used .. "/" .. sim.rate.capacity
+    if not ok then resp = S.fault_response(sim, 429) end
+  end
+  resp = resp or route(sim, req, version, rest)
+  for k, v in pairs(headers) do
+    if resp.headers[k] == nil then resp.headers[k] = v end
+  end
+  return resp
+end
+
+---------------------------------------------------------------------------------------------
+
+-- require("sim.shopify").start{ port = 0, orders = 100, seed = 1, token = "shpat_test", ... }
+function S.start(opts)
+  return common.start(S, opts)
+end
+
+return S

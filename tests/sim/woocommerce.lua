@@ -1,0 +1,751 @@
+-- tests/sim/woocommerce.lua: a WooCommerce REST v3 simulator (orders, system_status, index).
+-- Speaks /wp-json/wc/v3/…: HTTP Basic ck:cs (or consumer_key/consumer_secret in the query) and
+-- OAuth 1.0a one-legged, verified the way WC_REST_Authentication does it; page/per_page paging
+-- with X-WP-Total(Pages) and Link; site-local dates without offset; WordPress' strict
+-- after/before comparisons. Uses sim.common for everything cart-neutral and
+-- cartwright.crypto for the HMACs.
+
+local common = require "sim.common"
+local crypto = require "cartwright.crypto"
+
+local EMPTY, null = common.EMPTY, common.null
+local money = common.money
+
+local W = { name = "woocommerce" }
+
+local VERSION = "9.4.2"
+local STATUSES = { "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed" }
+local STATUS_LABEL = { pending = "Pending payment", processing = "Processing", ["on-hold"] = "On hold",
+  completed = "Completed", cancelled = "Cancelled", refunded = "Refunded", failed = "Failed",
+  ["checkout-draft"] = "Draft" }
+local STATUS_ENUM = "any, trash, auto-draft, pending, processing, on-hold, completed, cancelled, refunded, "
+    .. "failed, and checkout-draft"
+local VALID_STATUS = { any = true, trash = true, ["auto-draft"] = true, ["checkout-draft"] = true }
+for _, s in ipairs(STATUSES) do VALID_STATUS[s] = true end
+
+local function wp_error(status, code, message, extra)
+  local data = { status = status }
+  for k, v in pairs(extra or {}) do data[k] = v end
+  return common.response(status, { code = code, message = message, data = data })
+end
+
+---------------------------------------------------------------------------------------------
+-- Setup
+---------------------------------------------------------------------------------------------
+
+function W.setup(sim, opts)
+  sim.ck = opts.consumer_key or opts.ck or "ck_test"
+  sim.cs = opts.consumer_secret or opts.cs or "cs_test"
+  sim.currency = opts.currency or "USD"
+  sim.tz = opts.tz_offset or -300 -- minutes; the site's zone (UTC-5, gmt_offset -5)
+  sim.customers = {}
+  sim.next_id = 1000
+  sim.item_seq, sim.meta_seq = 100, 5000
+  sim.nonces = {} -- nonce -> timestamp, forgotten after the 15-minute window
+  if opts.rate then -- WooCommerce has no limit of its own; a host or WAF may add one
+    sim.rate = { capacity = opts.rate.capacity or 40, per_second = opts.rate.per_second or 2 }
+    sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
+  end
+end
+
+local function api(sim, path) return sim.url .. "/wp-json/wc/v3" .. path end
+
+---------------------------------------------------------------------------------------------
+-- Order documents
+---------------------------------------------------------------------------------------------
+
+local function item_id(sim)
+  sim.item_seq = sim.item_seq + 1
+  return sim.item_seq
+end
+
+local function meta(sim, key, value, display_key, display_value)
+  sim.meta_seq = sim.meta_seq + 1
+  local m = { id = sim.meta_seq, key = key, value = value }
+  if display_key then m.display_key, m.display_value = display_key, display_value end
+  return m
+end
+
+local function pick_customer(sim)
+  local rng = sim.rng
+  if rng:chance(0.25) then return { id = 0, person = common.person(rng), address = common.address(rng) } end
+  if #sim.customers > 0 and rng:chance(0.25) then return rng:pick(sim.customers) end
+  local c = { id = #sim.customers + 2, person = common.person(rng), address = common.address(rng) }
+  sim.customers[#sim.customers + 1] = c
+  return c
+end
+
+local function address_doc(p, a, with_email)
+  local d = { first_name = p.first_name, last_name = p.last_name, company = p.company or "",
+    address_1 = a.address1, address_2 = a.address2, city = a.city, state = a.region_code,
+    postcode = a.zip, country = a.country_code, phone = common.phone_national(p.phone) }
+  if with_email then d.email = p.email end
+  return d
+end
+
+local function line_doc(sim, l, rate_id)
+  local item = l.item
+  local gross, net = l.price * l.quantity, l.price * l.quantity - l.discount
+  local metas = {}
+  if not item.unknown and item.variant_title ~= "" then
+    metas[1] = meta(sim, "pa_option", item.variant_title:lower():gsub("%s*/%s*", "-"), "Option",
+      item.variant_title)
+  end
+  return {
+    id = item_id(sim),
+    name = item.variant_title ~= "" and (item.title .. " - " .. item.variant_title) or item.title,
+    product_id = item.unknown and 0 or (200 + item.product_no),
+    variation_id = item.unknown and 0 or (600 + item.variant_no),
+    quantity = l.quantity, tax_class = "",
+    subtotal = money(gross), subtotal_tax = money(l.tax), total = money(net), total_tax = money(l.tax),
+    taxes = l.tax > 0 and { { id = rate_id, total = money(l.tax), subtotal = money(l.tax) } } or EMPTY,
+    meta_data = common.list(metas), sku = item.sku,
+    price = net / l.quantity / 100, -- a number, not a string, in WooCommerce
+    image = { id = item.unknown and "" or (300 + item.product_no),
+      src = item.unknown and "" or (sim.url .. "/wp-content/uploads/" .. item.sku:lower() .. ".jpg") },
+    parent_name = item.variant_title ~= "" and item.title or null,
+  }
+end
+
+local SHIPPING = { standard = { "flat_rate", "Flat rate", "1" }, express = { "flat_rate", "Express", "4" },
+  overnight = { "flat_rate", "Overnight", "5" }, free = { "free_shipping", "Free shipping", "2" },
+  pickup = { "local_pickup", "Local pickup", "3" }, freight = { "freight_ltl", "Freight (LTL)", "7" } }
+
+local function shipping_line(sim, kind, cents, line_docs)
+  local names = {}
+  for i, l in ipairs(line_docs) do names[i] = l.name .. " &times; " .. l.quantity end
+  local m = SHIPPING[kind]
+  return { id = item_id(sim), method_title = m[2], method_id = m[1], instance_id = m[3],
+    total = money(cents), total_tax = "0.00", taxes = EMPTY, tax_status = "taxable",
+    meta_data = { meta(sim, "Items", table.concat(names, ", "), "Items", table.concat(names, ", ")) } }
+end
+
+local function tax_lines(sim, rate, title, ship_to, tax_cents, rate_id)
+  if rate <= 0 then return EMPTY end
+  return { { id = item_id(sim), rate_code = ship_to.country_code .. "-" .. ship_to.region_code .. "-" ..
+      title:upper() .. "-1", rate_id = rate_id, label = title, compound = false,
+    tax_total = money(tax_cents), shipping_tax_total = "0.00",
+    rate_percent = math.floor(rate * 100000 + 0.5) / 1000, meta_data = EMPTY } }
+end
+
+local function coupon_lines(sim, d)
+  if not d then return EMPTY end
+  return { { id = item_id(sim), code = d.code:lower(), discount = money(d.cents), discount_tax = "0.00",
+    discount_type = d.kind == "fixed" and "fixed_cart" or "percent", nominal_amount = d.value,
+    free_shipping = false, meta_data = EMPTY } }
+end
+
+-- a recent window of a busy store: mostly still to be shipped
+local STATES = { { 64, "processing" }, { 14, "completed" }, { 8, "on-hold" }, { 5, "pending" },
+  { 4, "cancelled" }, { 3, "refunded" }, { 2, "failed" } }
+local PAID = { processing = true, completed = true, refunded = true }
+local GATEWAYS = { { 60, { "stripe", "Credit Card (Stripe)" } }, { 25, { "ppcp-gateway", "PayPal" } },
+  { 10, { "bacs", "Direct bank transfer" } }, { 5, { "cod", "Cash on delivery" } } }
+
+local function order_meta(sim, attrs)
+  local out = { meta(sim, "_wc_order_attribution_source_type", sim.rng:pick({ "typein", "organic", "referral" })),
+    meta(sim, "_wc_order_attribution_device_type", sim.rng:pick({ "Desktop", "Mobile" })),
+    meta(sim, "is_vat_exempt", "no") }
+  for _, a in ipairs(attrs) do out[#out + 1] = meta(sim, a.name, a.value) end
+  return out
+end
+
+function W.generate(sim, n, created, updated)
+  local rng = sim.rng
+  sim.next_id = sim.next_id + rng:int(1, 4) -- post ids are shared with other content: gaps
+  local id, status = sim.next_id, rng:weighted(STATES)
+  local c = pick_customer(sim)
+  local p = c.person
+  local ship_to = rng:chance(0.15) and common.address(rng) or c.address
+  local lines = common.pick_lines(rng, n)
+  local subtotal = 0
+  for _, l in ipairs(lines) do subtotal = subtotal + l.price * l.quantity end
+  local kind, ship_cents = common.pick_shipping(rng, n, subtotal)
+  local discount = common.pick_discount(rng, subtotal)
+  local rate, title = common.tax_rate(ship_to)
+  local t = common.totals(lines, ship_cents, discount and discount.cents or 0, rate)
+  local fee = rng:chance(0.03) and 400 or 0 -- gift wrapping
+  local gateway = rng:weighted(GATEWAYS)
+  local rate_id = ({ US = 1, CA = 2 })[ship_to.country_code] or 3
+  local line_docs = {}
+  for i, l in ipairs(lines) do line_docs[i] = line_doc(sim, l, rate_id) end
+  local total = t.total + fee
+  local doc = {
+    id = id, parent_id = 0, status = status, currency = sim.currency, version = VERSION,
+    prices_include_tax = false,
+    date_created = common.local_time(created, sim.tz), date_created_gmt = common.local_time(created, 0),
+    discount_total = money(t.discount), discount_tax = "0.00", shipping_total = money(t.shipping),
+    shipping_tax = "0.00", cart_tax = money(t.tax), total = money(total), total_tax = money(t.tax),
+    customer_id = c.id, order_key = "wc_order_" .. rng:token(13),
+    billing = address_doc(p, c.address, true), shipping = address_doc(p, ship_to, false),
+    payment_method = gateway[1], payment_method_title = gateway[2],
+    transaction_id = (PAID[status] and gateway[1] == "stripe") and ("ch_" .. rng:token(24)) or "",
+    customer_ip_address = "203.0.113." .. rng:int(1, 254),
+    customer_user_agent = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    created_via = "checkout", customer_note = common.pick_note(rng) or "",
+    cart_hash = rng:hex(32), number = tostring(id),
+    meta_data = order_meta(sim, common.pick_attributes(rng, created)),
+    line_items = line_docs,
+    tax_lines = tax_lines(sim, rate, title, ship_to, t.tax, rate_id),
+    shipping_lines = { shipping_line(sim, kind, ship_cents, line_docs) },
+    fee_lines = fee > 0 and { { id = item_id(sim), name = "Gift wrapping", tax_class = "",
+      tax_status = "none", amount = money(fee), total = money(fee), total_tax = "0.00",
+      taxes = EMPTY, meta_data = EMPTY } } or EMPTY,
+    coupon_lines = coupon_lines(sim, discount),
+    refunds = status == "refunded" and { { id = id + 1, reason = "", total = money(-total) } } or EMPTY,
+    payment_url = sim.url .. "/checkout/order-pay/" .. id .. "/?pay_for_order=true&key=wc_order_x",
+    is_editable = status == "pending" or status == "on-hold" or status == "failed",
+    needs_payment = status == "pending" or status == "failed",
+    needs_processing = true, currency_symbol = "$",
+    _links = { self = { { href = api(sim, "/orders/" .. id),
+      targetHints = { allow = { "GET", "POST", "PUT", "PATCH", "DELETE" } } } },
+      collection = { { href = api(sim, "/orders") } } },
+  }
+  if c.id > 0 then doc._links.customer = { { href = api(sim, "/customers/" .. c.id) } } end
+  return { id = id, n = n, doc = doc, created = created, updated = updated,
+    paid = PAID[status] and math.min(created + 45, updated) or nil,
+    completed = status == "completed" and updated or nil }
+end
+
+-- Local and GMT twins of a time that may be missing.
+local function put_date(sim, doc, name, epoch)
+  doc["date_" .. name] = epoch and common.local_time(epoch, sim.tz) or null
+  doc["date_" .. name .. "_gmt"] = epoch and common.local_time(epoch, 0) or null
+end
+
+-- JSON plus what the filters read
+function W.render(sim, rec)
+  local doc = rec.doc
+  put_date(sim, doc, "modified", rec.updated)
+  put_date(sim, doc, "paid", rec.paid)
+  put_date(sim, doc, "completed", rec.completed)
+  rec.json = common.encode(doc)
+  rec.status, rec.customer_id = doc.status, doc.customer_id
+end
+
+---------------------------------------------------------------------------------------------
+-- Changes (POST /_sim/orders/{id}, sim:change_order)
+---------------------------------------------------------------------------------------------
+
+local STATUS_WORDS = { paid = "processing", shipped = "completed", fulfilled = "completed" }
+
+function W.change(sim, rec, changes, now)
+  if changes.status == nil then return true end
+  local word = tostring(changes.status):lower():gsub("[%s_]+", "-") -- "On hold", "on_hold"
+  local status = STATUS_WORDS[word] or word
+  if not STATUS_LABEL[status] then return nil, "unknown status '" .. tostring(changes.status) .. "'" end
+  local doc = rec.doc
+  doc.status = status
+  if PAID[status] and not rec.paid then rec.paid = now end
+  if status == "completed" then rec.completed = now end
+  doc.needs_payment = status == "pending" or status == "failed"
+  if status == "refunded" then
+    doc.refunds = { { id = rec.id + 1, reason = "", total = "-" .. doc.total } }
+  end
+  return true
+end
+
+---------------------------------------------------------------------------------------------
+-- PHP's view of a query string: keys with [] become arrays, as $_GET has them
+---------------------------------------------------------------------------------------------
+
+-- PHP's "a[k]=v": set key k (an existing k keeps its place); "a[]=v": append with the next
+-- integer key, one above the largest so far.
+local function php_array_set(arr, sub, value)
+  if sub == "" then
+    local next_index = 0
+    for _, kv in ipairs(arr) do
+      local n = math.tointeger(tonumber(kv[1]))
+      if n and n >= next_index then next_index = n + 1 end
+    end
+    sub = tostring(next_index)
+  end
+  for _, kv in ipairs(arr) do
+    if kv[1] == sub then kv[2] = value return end
+  end
+  arr[#arr + 1] = { sub, value }
+end
+
+-- pairs {{k, v}} -> list of {key, value} (value a string or a list of {subkey, value}),
+-- in first-seen order, plus a map key -> value. A repeated plain key keeps the last value.
+local function php_params(pairs_)
+  local list, map = {}, {}
+  local function set(key, value)
+    if map[key] == nil then list[#list + 1] = { key } end
+    map[key] = value
+  end
+  for _, kv in ipairs(pairs_) do
+    local base, sub = kv[1]:match("^([^%[]+)%[([^%]]*)%]$")
+    if base then
+      local arr = type(map[base]) == "table" and map[base] or {}
+      php_array_set(arr, sub, kv[2])
+      set(base, arr)
+    else
+      set(kv[1], kv[2])
+    end
+  end
+  for _, entry in ipairs(list) do entry[2] = map[entry[1]] end
+  return list, map
+end
+
+---------------------------------------------------------------------------------------------
+-- Authentication (WC_REST_Authentication)
+---------------------------------------------------------------------------------------------
+
+local function auth_error(message)
+  return wp_error(401, "woocommerce_rest_authentication_error", message)
+end
+
+-- byte order, as PHP's strcmp (Lua's < follows the C locale's collation)
+local function strcmp_less(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = a:byte(i), b:byte(i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+
+local enc = common.urlencode
+
+-- The signature base string for params (list of {key, value}, oauth_signature removed):
+-- keys sorted by strcmp, keys and values RFC 3986-encoded, each "key=value" encoded once more,
+-- joined with %26 (an encoded &); nested arrays become key%5Bsub%5D as WooCommerce writes them.
+function W.base_string(method, url, params)
+  table.sort(params, function(a, b) return strcmp_less(a[1], b[1]) end)
+  local out = {}
+  local function add(key, value)
+    if type(value) == "table" then
+      for _, kv in ipairs(value) do add(key .. "%5B" .. kv[1] .. "%5D", kv[2]) end
+    else
+      out[#out + 1] = enc(key .. "=" .. enc(value))
+    end
+  end
+  for _, kv in ipairs(params) do add(enc(kv[1]), kv[2]) end
+  return method:upper() .. "&" .. enc(url) .. "&" .. table.concat(out, "%26")
+end
+
+-- OAuth params from an "Authorization: OAuth k="v", …" header, urldecoded as WooCommerce does.
+local function header_params(header)
+  local out = {}
+  if not header or header:sub(1, 6) ~= "OAuth " then return out end
+  for name, quoted, bare in header:gmatch('(oauth_[%l_%-]*)=:?("?)([^,]*)') do
+    local value = bare
+    if quoted == '"' then value = bare:match('^([^"]*)') end
+    out[name] = common.form_decode(value)
+  end
+  return out
+end
+
+local OAUTH_NAMES = { "oauth_consumer_key", "oauth_timestamp", "oauth_nonce", "oauth_signature",
+  "oauth_signature_method" }
+
+-- -> true | nil, error response | nil (no OAuth attempted)
+local function oauth(sim, req, list, map)
+  for name, value in pairs(header_params(req.headers["authorization"])) do
+    if map[name] == nil then list[#list + 1] = { name, value } end
+    map[name] = value
+    for _, kv in ipairs(list) do if kv[1] == name then kv[2] = value end end
+  end
+  local missing, have = {}, false
+  for _, name in ipairs(OAUTH_NAMES) do
+    if map[name] == nil or map[name] == "" then missing[#missing + 1] = name else have = true end
+  end
+  if not have then return nil end
+  if #missing > 0 then
+    return nil, wp_error(401, "woocommerce_rest_authentication_missing_parameter",
+      (#missing == 1 and "Missing OAuth parameter " or "Missing OAuth parameters ") .. table.concat(missing, ", "))
+  end
+  if map.oauth_consumer_key ~= sim.ck then return nil, auth_error("Consumer key is invalid.") end
+  local method = map.oauth_signature_method
+  local given = common.percent_decode((map.oauth_signature:gsub(" ", "+")))
+  local params = {}
+  for _, kv in ipairs(list) do
+    if kv[1] ~= "oauth_signature" then params[#params + 1] = { kv[1], kv[2] } end
+  end
+  local base = W.base_string(req.method, sim.url .. req.path, params)
+  local hmac = method == "HMAC-SHA1" and crypto.hmac_sha1 or method == "HMAC-SHA256" and crypto.hmac_sha256
+  if not hmac then return nil, auth_error("Invalid signature - signature method is invalid.") end
+  if not crypto.equal(crypto.base64(hmac(sim.cs .. "&", base)), given) then
+    -- a connector author's best clue; the real cart never shows it
+    if sim.opts.debug or os.getenv("SIM_DEBUG") then
+      io.stderr:write("[sim woocommerce] signature mismatch for ", req.uri, "\n  base string: ", base, "\n")
+    end
+    return nil, auth_error("Invalid signature - provided signature does not match.")
+  end
+  return W.check_nonce(sim, tonumber(map.oauth_timestamp), map.oauth_nonce)
+end
+
+-- A timestamp within 15 minutes of now, and a nonce not seen within that window.
+function W.check_nonce(sim, timestamp, nonce)
+  local now = sim:now()
+  if not timestamp or timestamp < now - 900 or timestamp > now + 900 then
+    return nil, auth_error("Invalid timestamp.")
+  end
+  for n, ts in pairs(sim.nonces) do
+    if ts < now - 900 then sim.nonces[n] = nil end
+  end
+  if sim.nonces[nonce] then return nil, auth_error("Invalid nonce - nonce has already been used.") end
+  sim.nonces[nonce] = timestamp
+  return true
+end
+
+-- Basic ck:cs (or consumer_key/consumer_secret in the query), then OAuth 1.0a.
+-- -> true | nil, error response | nil (no credentials: the route's permission check answers)
+local function authenticate(sim, req, list, map)
+  local key, secret
+  if type(map.consumer_key) == "string" and map.consumer_key ~= ""
+      and type(map.consumer_secret) == "string" and map.consumer_secret ~= "" then
+    key, secret = map.consumer_key, map.consumer_secret
+  else
+    local b64 = (req.headers["authorization"] or ""):match("^[Bb]asic%s+(%S+)")
+    local pair = b64 and crypto.unbase64(b64)
+    if pair then key, secret = pair:match("^([^:]*):(.*)$") end
+  end
+  local err
+  if key and key ~= "" and secret and secret ~= "" and key == sim.ck then
+    if crypto.equal(secret, sim.cs) then return true end
+    err = auth_error("Consumer secret is invalid.")
+  end
+  local ok, oerr = oauth(sim, req, list, map)
+  -- WooCommerce keeps the last error it recorded, and an error outlives a later success
+  if oerr then return nil, oerr end
+  if err then return nil, err end
+  return ok
+end
+
+---------------------------------------------------------------------------------------------
+-- The order list
+---------------------------------------------------------------------------------------------
+
+-- rest_parse_date's pattern; Z or ±HH[:MM] or nothing
+local function valid_date_time(s)
+  if type(s) ~= "string" then return false end
+  local rest = s:match("^%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d(.*)$")
+  if not rest then return false end
+  rest = rest:gsub("^%.%d+", "")
+  return rest == "" or rest == "Z" or rest:match("^[+-]%d%d$") ~= nil or rest:match("^[+-]%d%d:%d%d$") ~= nil
+end
+
+local function as_bool(v)
+  if v == "true" or v == "1" or v == true then return true end
+  if v == "false" or v == "0" or v == "" or v == false then return false end
+  return nil
+end
+
+local function as_int(v)
+  return type(v) == "string" and math.tointeger(tonumber(v)) or nil
+end
+
+-- WordPress reads an array param from a list or a comma/space separated string.
+local function as_list(v)
+  local out = {}
+  if type(v) == "table" then
+    for _, kv in ipairs(v) do out[#out + 1] = kv[2] end
+  elseif type(v) == "string" then
+    for s in v:gmatch("[^,%s]+") do out[#out + 1] = s end
+  end
+  return out
+end
+
+local ORDERBY = { date = true, id = true, include = true, title = true, slug = true, modified = true }
+
+-- map (PHP view of the query) -> q | nil, 400 response
+local function build_query(map)
+  local bad, q = {}, {}
+  local function fail(name, code, message) bad[#bad + 1] = { name, code, message } end
+  q.page = map.page == nil and 1 or as_int(map.page)
+  if not q.page then fail("page", "rest_invalid_type", "page is not of type integer.")
+  elseif q.page < 1 then fail("page", "rest_out_of_bounds", "page must be greater than or equal to 1") end
+  q.per_page = map.per_page == nil and 10 or as_int(map.per_page)
+  if not q.per_page or q.per_page < 1 or q.per_page > 100 then
+    fail("per_page", "rest_out_of_bounds", "per_page must be between 1 (inclusive) and 100 (inclusive)")
+  end
+  if map.offset ~= nil then
+    q.offset = as_int(map.offset)
+    if not q.offset then fail("offset", "rest_invalid_type", "offset is not of type integer.") end
+  end
+  for _, name in ipairs({ "after", "before", "modified_after", "modified_before" }) do
+    if map[name] ~= nil then
+      if valid_date_time(map[name]) then q[name] = map[name] else fail(name, "rest_invalid_date", "Invalid date.") end
+    end
+  end
+  q.gmt = false
+  if map.dates_are_gmt ~= nil then q.gmt = as_bool(map.dates_are_gmt) end
+  if q.gmt == nil then fail("dates_are_gmt", "rest_invalid_type", "dates_are_gmt is not of type boolean.") end
+  q.order = map.order == nil and "desc" or map.order
+  if q.order ~= "asc" and q.order ~= "desc" then
+    fail("order", "rest_not_in_enum", "order is not one of asc and desc.")
+  end
+  q.orderby = map.orderby == nil and "date" or map.orderby
+  if not ORDERBY[q.orderby] then
+    fail("orderby", "rest_not_in_enum", "orderby is not one of date, id, include, title, slug, and modified.")
+  end
+  q.status = as_list(map.status or "any")
+  for i, s in ipairs(q.status) do
+    if not VALID_STATUS[s] then
+      fail("status", "rest_not_in_enum", "status[" .. (i - 1) .. "] is not one of " .. STATUS_ENUM .. ".")
+    end
+  end
+  if map.customer ~= nil then q.customer = as_int(map.customer) end
+  q.include, q.exclude = as_list(map.include), as_list(map.exclude)
+  if #bad > 0 then return nil, W.invalid_params(bad) end
+  return q
+end
+
+function W.invalid_params(bad)
+  local names, params, details = {}, {}, {}
+  for i, b in ipairs(bad) do
+    names[i] = b[1]
+    params[b[1]] = b[3]
+    details[b[1]] = { code = b[2], message = b[3], data = null }
+  end
+  return wp_error(400, "rest_invalid_param", "Invalid parameter(s): " .. table.concat(names, ", "),
+    { params = params, details = details })
+end
+
+-- WP_Date_Query compares wall-clock strings: a value without offset is read as is against the
+-- local or the _gmt column; a value with an offset is first moved to the site's zone, even when
+-- dates_are_gmt picks the _gmt column. after/before are strict (> and <).
+local function date_value(sim, s)
+  local epoch, has_offset = common.parse_iso(s)
+  if has_offset then return epoch + sim.tz * 60 end
+  return epoch
+end
+
+local function date_ok(sim, q, rec)
+  local shift = q.gmt and 0 or sim.tz * 60
+  local created, updated = rec.created + shift, rec.updated + shift
+  if q.after and created <= date_value(sim, q.after) then return false end
+  if q.before and created >= date_value(sim, q.before) then return false end
+  if q.modified_after and updated <= date_value(sim, q.modified_after) then return false end
+  if q.modified_before and updated >= date_value(sim, q.modified_before) then return false end
+  return true
+end
+
+local function in_list(list, id)
+  for _, v in ipairs(list) do if tonumber(v) == id then return true end end
+  return false
+end
+
+local function matches(sim, q, rec)
+  local status = rec.status
+  local any = false
+  for _, s in ipairs(q.status) do
+    if s == "any" or s == status then any = true end
+  end
+  if not any then return false end
+  if q.customer and rec.customer_id ~= q.customer then return false end
+  if #q.include > 0 and not in_list(q.include, rec.id) then return false end
+  if #q.exclude > 0 and in_list(q.exclude, rec.id) then return false end
+  return date_ok(sim, q, rec)
+end
+
+-- ORDER BY post_date {dir}, ID {dir} (WooCommerce adds ID to date and modified)
+local function sorter(q)
+  local key = ({ date = "created", modified = "updated" })[q.orderby]
+  local desc = q.order == "desc"
+  return function(a, b)
+    local va, vb = a.id, b.id
+    if key and a[key] ~= b[key] then va, vb = a[key], b[key] end
+    if desc then return va > vb end
+    return va < vb
+  end
+end
+
+local function collect(sim, q)
+  local out = {}
+  for _, rec in ipairs(sim.records) do
+    if matches(sim, q, rec) then out[#out + 1] = rec end
+  end
+  table.sort(out, sorter(q))
+  return out
+end
+
+-- Link: the request's own query (oauth_* included, as WordPress echoes it) with page changed.
+local function page_link(sim, pairs_, page)
+  local out, replaced = {}, false
+  for _, kv in ipairs(pairs_) do
+    if kv[1] == "page" then
+      out[#out + 1] = { "page", tostring(page) }
+      replaced = true
+    else
+      out[#out + 1] = kv
+    end
+  end
+  if not replaced then out[#out + 1] = { "page", tostring(page) } end
+  return "<" .. api(sim, "/orders") .. "?" .. common.build_query(out) .. ">"
+end
+
+local function list_orders(sim, req, pairs_, map)
+  local q, err = build_query(map)
+  if not q then return err end
+  local frozen = {}
+  for k, v in pairs(q) do
+    if k ~= "page" and k ~= "offset" and k ~= "per_page" then frozen[k] = v end
+  end
+  return sim:serve_list(req.uri, function()
+    local all = sim:query(common.canonical(frozen), function() return collect(sim, q) end)
+    local pages = math.ceil(#all / q.per_page)
+    local first = q.offset and (q.offset + 1) or ((q.page - 1) * q.per_page + 1)
+    local last = math.min(#all, first + q.per_page - 1)
+    local parts = {}
+    for i = first, last do parts[#parts + 1] = all[i].json end
+    local resp = common.response(200, "[" .. table.concat(parts, ",") .. "]",
+      { ["X-WP-Total"] = tostring(#all), ["X-WP-TotalPages"] = tostring(pages) })
+    local links = {}
+    if q.page > 1 then links[#links + 1] = page_link(sim, pairs_, math.min(q.page - 1, pages)) .. '; rel="prev"' end
+    if pages > q.page then links[#links + 1] = page_link(sim, pairs_, q.page + 1) .. '; rel="next"' end
+    if #links > 0 then resp.headers.Link = table.concat(links, ", ") end
+    return resp
+  end)
+end
+
+---------------------------------------------------------------------------------------------
+-- Other routes
+---------------------------------------------------------------------------------------------
+
+local function one_order(sim, id)
+  local rec = sim.by_id[tonumber(id)]
+  if not rec then return wp_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.") end
+  return common.response(200, rec.json)
+end
+
+local function totals_report(sim)
+  local counts = {}
+  for _, rec in ipairs(sim.records) do counts[rec.status] = (counts[rec.status] or 0) + 1 end
+  local out = {}
+  for _, s in ipairs(STATUSES) do
+    out[#out + 1] = { slug = s, name = STATUS_LABEL[s], total = counts[s] or 0 }
+  end
+  return common.response(200, out)
+end
+
+local function system_status(sim)
+  return common.response(200, {
+    environment = { home_url = sim.url, site_url = sim.url, version = VERSION,
+      log_directory = "/var/www/html/wp-content/uploads/wc-logs/", log_directory_writable = true,
+      wp_version = "6.7.1", wp_multisite = false, wp_memory_limit = 268435456, wp_debug_mode = false,
+      wp_cron = true, language = "en_US", external_object_cache = null,
+      server_info = "Apache/2.4.62 (Debian)", php_version = "8.2.26", php_post_max_size = 67108864,
+      php_max_execution_time = 30, php_max_input_vars = 1000, curl_version = "7.88.1, OpenSSL/3.0.15",
+      suhosin_installed = false, max_upload_size = 67108864, mysql_version = "8.0.40",
+      mysql_version_string = "8.0.40", default_timezone = "UTC", fsockopen_or_curl_enabled = true,
+      soapclient_enabled = true, domdocument_enabled = true, gzip_enabled = true,
+      mbstring_enabled = true, remote_post_successful = true, remote_post_response = 200,
+      remote_get_successful = true, remote_get_response = 200 },
+    database = { wc_database_version = VERSION, database_prefix = "wp_", database_tables = {},
+      database_size = { data = 12.5, index = 4.1 } },
+    active_plugins = { { plugin = "woocommerce/woocommerce.php", name = "WooCommerce",
+      version = VERSION, version_latest = VERSION, url = "https://woocommerce.com/",
+      author_name = "Automattic", author_url = "https://woocommerce.com", network_activated = false } },
+    inactive_plugins = EMPTY, dropins_mu_plugins = { dropins = EMPTY, mu_plugins = EMPTY },
+    theme = { name = "Storefront", version = "4.6.0", version_latest = "4.6.0",
+      author_url = "https://woocommerce.com/", is_child_theme = false, has_woocommerce_support = true,
+      has_woocommerce_file = false, has_outdated_templates = false, overrides = EMPTY },
+    settings = { api_enabled = true, force_ssl = false, currency = sim.currency, currency_symbol = "$",
+      currency_position = "left", thousand_separator = ",", decimal_separator = ".",
+      number_of_decimals = 2, geolocation_enabled = false, taxonomies = { external = "external",
+        grouped = "grouped", simple = "simple", variable = "variable" },
+      woocommerce_com_connected = "no", enforce_approved_download_dirs = true,
+      HPOS_enabled = true,
+      order_datastore = "Automattic\\WooCommerce\\Internal\\DataStores\\Orders\\OrdersTableDataStore",
+      HPOS_sync_enabled = false },
+    security = { secure_connection = false, hide_errors = true },
+    pages = EMPTY, post_type_counts = EMPTY,
+  })
+end
+
+local function index(sim)
+  return common.response(200, {
+    name = "Cartwright Demo Shop", description = "Just another WooCommerce store",
+    url = sim.url, home = sim.url, gmt_offset = sim.tz / 60, timezone_string = "",
+    namespaces = { "oembed/1.0", "wc/v1", "wc/v2", "wc/v3", "wc/store/v1", "wp/v2", "wp-site-health/v1" },
+    authentication = EMPTY, routes = { ["/wc/v3"] = { namespace = "wc/v3", methods = { "GET" } },
+      ["/wc/v3/orders"] = { namespace = "wc/v3", methods = { "GET", "POST" } } },
+    _links = { help = { { href = "https://developer.wordpress.org/rest-api/" } } },
+  })
+end
+
+---------------------------------------------------------------------------------------------
+-- Request handling
+---------------------------------------------------------------------------------------------
+
+local MAINTENANCE = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>Maintenance</title></head>'
+    .. "<body><h1>Briefly unavailable for scheduled maintenance. Check back in a minute.</h1></body></html>"
+local CRITICAL = "<p>There has been a critical error on this website.</p><p><a href=\"https://wordpress.org/"
+    .. "documentation/article/faq-troubleshooting/\">Learn more about troubleshooting WordPress.</a></p>"
+
+function W.fault_response(sim, status, fault)
+  -- WordPress maintenance mode sends Retry-After: 600; 1 s keeps fault tests fast
+  local retry = tostring(fault and fault.retry_after or 1)
+  if status == 429 then
+    local resp = wp_error(429, "rest_too_many_requests", "Too many requests.")
+    resp.headers["Retry-After"] = retry
+    return resp
+  elseif status == 503 then
+    return common.response(503, MAINTENANCE, { ["Content-Type"] = "text/html; charset=UTF-8", ["Retry-After"] = retry })
+  end
+  return common.response(status, { code = "internal_server_error", message = CRITICAL,
+    data = { status = status }, additional_errors = EMPTY })
+end
+
+-- A PHP notice printed ahead of the JSON: the classic broken WooCommerce response.
+function W.malformed_body(sim, body)
+  return "<br />\n<b>Deprecated</b>:  Creation of dynamic property WC_Gateway_Legacy::$supports is deprecated in "
+      .. "<b>/var/www/html/wp-content/plugins/legacy-gateway/includes/class-gateway.php</b> on line <b>42</b>"
+      .. "<br />\n" .. body
+end
+
+local function route(sim, req, rest, pairs_, map)
+  if req.method ~= "GET" then
+    return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.")
+  end
+  if rest == "/orders" then return list_orders(sim, req, pairs_, map) end
+  return sim:apply_any_fault(function()
+    local id = rest:match("^/orders/(%d+)$")
+    if id then return one_order(sim, id) end
+    if rest == "/system_status" then return system_status(sim) end
+    if rest == "/reports/orders/totals" then return totals_report(sim) end
+    return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.")
+  end)
+end
+
+local KNOWN = { ["/orders"] = true, ["/system_status"] = true, ["/reports/orders/totals"] = true }
+
+local function cannot_view(rest)
+  if rest:match("^/orders/%d+$") then
+    return wp_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
+  end
+  return wp_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
+end
+
+function W.handle(sim, req)
+  local path = req.path
+  if path == "/wp-json" or path == "/wp-json/" then return index(sim) end
+  if path == "/wp-json/wc/v3" or path == "/wp-json/wc/v3/" then
+    return common.response(200, { namespace = "wc/v3", routes = EMPTY })
+  end
+  local rest = path:match("^/wp%-json/wc/v3(/.+)$")
+  if not rest then return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.") end
+  local _, pairs_ = common.parse_query(req.query_string)
+  local list, map = php_params(pairs_)
+  -- WordPress order: authentication errors, then route matching, then the permission check
+  local ok, err = authenticate(sim, req, list, map)
+  if err then return err end
+  if not (KNOWN[rest] or rest:match("^/orders/%d+$")) then return route(sim, req, rest, pairs_, map) end
+  if not ok then return cannot_view(rest) end
+  if rest == "/orders" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
+  if sim.bucket and not sim.bucket:take(sim.clock()) then return W.fault_response(sim, 429) end
+  return route(sim, req, rest, pairs_, map)
+end
+
+---------------------------------------------------------------------------------------------
+
+-- require("sim.woocommerce").start{ port = 0, orders = 100, seed = 1,
+--   consumer_key = "ck_test", consumer_secret = "cs_test" }
+function W.start(opts)
+  return common.start(W, opts)
+end
+
+return W
