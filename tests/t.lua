@@ -21,8 +21,8 @@ function T.ok(cond, name, detail)
   return cond
 end
 
-function T.eq(got, want, name)
-  return T.ok(got == want, name, "got " .. fmt(got) .. ", want " .. fmt(want))
+function T.eq(got, want, name, detail)
+  return T.ok(got == want, name, "got " .. fmt(got) .. ", want " .. fmt(want) .. (detail and (" (" .. tostring(detail) .. ")") or ""))
 end
 
 function T.match(s, pattern, name)

@@ -110,9 +110,38 @@ function M.load_all(cfg)
   return list
 end
 
+-- The back office's SKUs (catalog = "products.csv": sku,name per line) so that order lines
+-- with a SKU we do not stock are flagged. Loaded on every open; unchanged rows stay as they are.
+local function load_catalog(db, path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "catalog: " .. tostring(err) end
+  local n = 0
+  local ok, terr = db:transaction(function()
+    for line in f:lines() do
+      local sku, name = line:match("^%s*([^,]-)%s*,%s*(.-)%s*$")
+      sku = sku or line:match("^%s*(%S+)%s*$")
+      if sku and sku ~= "" and sku:lower() ~= "sku" then
+        assert(db:product_put{ sku = sku, name = name })
+        n = n + 1
+      end
+    end
+    return true
+  end)
+  f:close()
+  if not ok then return nil, "catalog " .. path .. ": " .. tostring(terr) end
+  return n
+end
+
 function M.open_db(cfg)
   local db, err = store.open(cfg.db)
   if not db then return nil, err end
+  if cfg.catalog then
+    local ok, cerr = load_catalog(db, cfg.catalog)
+    if not ok then
+      db:close()
+      return nil, cerr
+    end
+  end
   for _, name in ipairs(cfg.cart_order) do
     local c = cfg.carts[name]
     db:cart_ensure{ name = name, connector = tostring(c.connector) }

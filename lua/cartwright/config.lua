@@ -39,7 +39,7 @@ function M.load(path)
   local cfg = { carts = {}, cart_order = {} }
   local env = sandbox.env(dsl(cfg))
   -- plain settings the file may assign at top level
-  local settings = { db = true, rules_dir = true, overlap_minutes = true, lag_seconds = true }
+  local settings = { db = true, rules_dir = true, catalog = true }
   local mt = getmetatable(env)
   mt.__newindex = function(_, k, v)
     if not settings[k] then error("unknown setting '" .. tostring(k) .. "'", 2) end

@@ -58,19 +58,41 @@ function M.iso_utc(s)
   return t and M.format(t) or nil
 end
 
+--- A cart's timestamp: ISO 8601 date and time with "Z", an offset, or none (read as UTC) ->
+--- the stored form, or nil. Unlike iso_utc it refuses a bare date: a timestamp without its
+--- time is a broken document, not midnight.
+function M.datetime_utc(s)
+  if type(s) ~= "string" or not s:find("^%d%d%d%d%-%d%d%-%d%d[Tt ]") then return nil end
+  return M.iso_utc(s)
+end
+
 local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
 local month_names = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
 local day_names = { "Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed" } -- 1970-01-01 was a Thursday
 
---- RFC 2822 ("Wed, 05 Dec 2018 20:16:55 +0000") -> epoch | nil
+--- RFC 2822 ("Wed, 05 Dec 2018 20:16:55 +0000") -> epoch | nil. Also takes what carts send
+--- beside the standard: no weekday, a full month name, no seconds, "+00:00", and the zone
+--- names GMT, UTC, UT and Z (or none, read as UTC).
 function M.parse_rfc2822(s)
   if type(s) ~= "string" then return nil end
-  local d, mon, y, h, mi, se, sign, oh, om = s:match("(%d+) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) ([+-])(%d%d)(%d%d)")
+  local d, mon, y, h, mi, se, zone = s:match("(%d%d?)%s+(%a%a%a)%a*%s+(%d%d%d%d)%s+(%d%d):(%d%d):?(%d*)%s*(%S*)")
   if not d or not months[mon] then return nil end
-  local off = (tonumber(oh) * 60 + tonumber(om)) * 60
-  if sign == "-" then off = -off end
+  local off = 0
+  local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if sign then
+    off = (tonumber(oh) * 60 + tonumber(om)) * 60
+    if sign == "-" then off = -off end
+  elseif zone ~= "" and zone ~= "GMT" and zone ~= "UTC" and zone ~= "UT" and zone ~= "Z" then
+    return nil
+  end
   return M.days_from_civil(tonumber(y), months[mon], tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(se) - off
+    + tonumber(h) * 3600 + tonumber(mi) * 60 + (tonumber(se) or 0) - off
+end
+
+--- RFC 2822 -> the stored form, or nil.
+function M.rfc2822_utc(s)
+  local t = M.parse_rfc2822(s)
+  return t and M.format(t) or nil
 end
 
 --- Epoch -> RFC 2822 in UTC ("Wed, 05 Dec 2018 20:16:55 +0000")

@@ -1,0 +1,115 @@
+-- Reading a cart's decoded JSON into the normalized order: nulls, ids, counts, money, and the
+-- small pieces of HTTP plumbing every connector repeats. Dates live in cartwright.time.
+--
+-- cjson turns JSON null into cjson.null (a lightuserdata, truthy) and every number into a
+-- float, so a connector passes each read of a document through one of these.
+local json = require "cjson.safe"
+local http = require "cartwright.http"
+
+local null = json.null
+
+local M = {}
+
+---------------------------------------------------------------- null handling and ids
+
+--- null and "" -> nil; anything else unchanged.
+function M.nn(v)
+  if v == null or v == "" then return nil end
+  return v
+end
+
+--- A JSON array or object, or an empty table in its place.
+function M.tbl(v)
+  return type(v) == "table" and v or {}
+end
+
+--- Ids, zips, phones as text: 450789469.0 -> "450789469", never "4.5e+08". nil for null.
+function M.str(v)
+  v = M.nn(v)
+  if type(v) == "number" then
+    local i = math.tointeger(v)
+    if i then return tostring(i) end
+    if v == math.floor(v) then return string.format("%.0f", v) end
+  end
+  return v ~= nil and tostring(v) or nil
+end
+
+--- Quantities and numeric ids: 2.0 or "2" -> 2 (fractions dropped). nil for null or text.
+function M.int(v)
+  v = M.nn(v)
+  v = v ~= nil and tonumber(v) or nil
+  return v and math.tointeger(v // 1) or nil
+end
+
+--- A customer id where 0 (or less) means a guest: "207" | nil.
+function M.customer_id(v)
+  local id = M.int(v)
+  return id and id > 0 and tostring(id) or nil
+end
+
+--- "Ann", "Lee" -> "Ann Lee"; either alone -> itself; neither -> nil.
+function M.full_name(first, last)
+  if first and last then return first .. " " .. last end
+  return first or last
+end
+
+---------------------------------------------------------------- money
+-- Carts send "19.95", "361.9500" (BigCommerce) or a float (a WooCommerce line's price). The
+-- model wants 2 decimals, rounded half up on the third, computed on the digits so no binary
+-- float ever rounds a price (string.format("%.2f", 0.125) gives "0.12").
+
+--- Money as integer cents: "19.995" -> 2000, "-1.5" -> -150, 19.95 -> 1995. nil for null or text.
+function M.cents(v)
+  v = M.nn(v)
+  if type(v) == "number" then v = string.format("%.6f", v) end
+  if type(v) ~= "string" then return nil end
+  local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
+  if not sign or (whole == "" and frac == "") then return nil end
+  frac = frac .. "000"
+  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
+  if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
+  return sign == "-" and -c or c
+end
+
+--- Integer cents -> "19.95" | nil.
+function M.fmt_cents(c)
+  if not c then return nil end
+  local sign = c < 0 and "-" or ""
+  c = math.abs(c)
+  return string.format("%s%d.%02d", sign, c // 100, c % 100)
+end
+
+--- Any money value -> "19.95" | nil.
+function M.money(v)
+  if type(v) == "string" and v:find("^%-?%d+%.%d%d$") then return v end -- already canonical: the hot path
+  return M.fmt_cents(M.cents(v))
+end
+
+---------------------------------------------------------------- HTTP plumbing
+
+--- { {k, v}, ... } -> "k=v&…" in that order, RFC 3986-encoded; pairs whose value is nil are left out.
+function M.query(list)
+  local out = {}
+  for _, kv in ipairs(list) do
+    if kv[2] ~= nil then out[#out + 1] = http.urlencode(kv[1]) .. "=" .. http.urlencode(tostring(kv[2])) end
+  end
+  return table.concat(out, "&")
+end
+
+--- ctx:request's answer -> res when 2xx, else nil, "<err> (what)" / "http 401: <body> (what)".
+--- `what` names the call ("orders page 3"), never its URL, which may carry a key.
+function M.ok_response(ctx, what, res, err)
+  if not res then return nil, tostring(err) .. " (" .. what .. ")" end
+  if res.status < 200 or res.status > 299 then
+    local _, msg = ctx:fail(res)
+    return nil, tostring(msg) .. " (" .. what .. ")"
+  end
+  return res
+end
+
+--- on_page's answer means stop: `nil, err` or false.
+function M.stopped(ok, err)
+  return ok == false or (ok == nil and err ~= nil)
+end
+
+return M
