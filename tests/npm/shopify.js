@@ -6,8 +6,8 @@
 // shopify-api-node always builds https://{shopName}.myshopify.com/admin/api/{version}/... (its
 // baseUrl is fixed in the constructor). The supported way to redirect it is its documented
 // `hooks` option, handed unchanged to got 11: got's `beforeRequest` hooks run on the
-// normalized options before the request is made, so one hook swaps the origin for the
-// simulator's while keeping the library's path and query. Everything else — the auth header,
+// normalized options before the request is made, so one hook swaps the origin (scheme, host,
+// port) for the simulator's while keeping the library's path and query. Everything else — the auth header,
 // the query string (status, limit, page_info), JSON parsing and the Link header parsing into
 // `nextPageParameters` — is the library's own.
 'use strict';
@@ -43,6 +43,11 @@ const shopify = new Shopify({
         }
         requested.push(u.pathname + u.search);
         options.url = new URL(u.pathname + u.search, target);
+        // got also keeps the library's URL parts as request options, which Node's
+        // http.request(url, options) lets win over the URL: point them at the simulator too.
+        options.protocol = target.protocol;
+        options.hostname = target.hostname;
+        options.port = Number(target.port);
       }
     ]
   }
