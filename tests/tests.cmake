@@ -13,3 +13,8 @@ endforeach()
 if(TEST test_npm_clients)
   set_tests_properties(test_npm_clients PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# The simulators' own checks (wire format, paging, faults) over real HTTP.
+add_test(NAME sim_selftest COMMAND cartwright run ${CMAKE_SOURCE_DIR}/tests/sim/selftest.lua
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(sim_selftest PROPERTIES ENVIRONMENT "CW_BIN=$<TARGET_FILE:cartwright>" TIMEOUT 300)

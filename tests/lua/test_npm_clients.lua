@@ -37,12 +37,14 @@ end
 -- npm's words for "could not talk to the registry" (as opposed to the registry saying no).
 local NETWORK_ERRORS = { "ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT",
   "ENETUNREACH", "EHOSTUNREACH", "ENETDOWN", "ESOCKETTIMEDOUT", "ERR_SOCKET_TIMEOUT",
-  "UNABLE_TO_GET_ISSUER_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "request to http" }
+  "FETCH_ERROR", "network timeout", "UNABLE_TO_GET_ISSUER_CERT", "SELF_SIGNED_CERT_IN_CHAIN",
+  "request to http" }
 
 local function network_error(log)
   for _, word in ipairs(NETWORK_ERRORS) do
     if log:find(word, 1, true) then
-      local reason = log:match("reason: ([^\n]+)") -- npm's FetchError: "connect ECONNREFUSED ..."
+      -- npm's FetchError: "... reason: connect ECONNREFUSED ..." or "network timeout at: ..."
+      local reason = log:match("reason: ([^\n]+)") or log:match("(network timeout[^\n]*)")
       return "npm ci: " .. (reason or ("code " .. word)):sub(1, 200)
     end
   end
