@@ -14,6 +14,7 @@
 #include "modules.h"
 
 #define HOOK_STEP 1000 /* instructions between two budget checks */
+#define SPARE_THREAD "cartwright.spare_thread"
 
 /* An instruction budget for one run of Lua code: a task slice or a sandbox.call. */
 struct frame {
@@ -500,7 +501,16 @@ static int l_limited_call(lua_State *L)
     lua_Integer limit = luaL_checkinteger(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     int nargs = lua_gettop(L) - 2;
-    lua_State *co = lua_newthread(L);
+    /* A thread that finished cleanly can run the next call: reuse it (rules run per order). */
+    lua_State *co = NULL;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SPARE_THREAD) == LUA_TTHREAD) {
+        co = lua_tothread(L, -1);
+        lua_pushnil(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, SPARE_THREAD); /* taken: a nested call makes its own */
+    } else {
+        lua_pop(L, 1);
+        co = lua_newthread(L);
+    }
     lua_insert(L, 1); /* stack: co, limit, fn, args... */
     lua_xmove(L, co, nargs + 1);
     struct frame f;
@@ -513,6 +523,9 @@ static int l_limited_call(lua_State *L)
         luaL_checkstack(L, nres + 1, "results");
         lua_pushboolean(L, 1);
         lua_xmove(co, L, nres);
+        lua_settop(co, 0);
+        lua_pushvalue(L, 1);
+        lua_setfield(L, LUA_REGISTRYINDEX, SPARE_THREAD);
         return nres + 1;
     }
     lua_pushboolean(L, 0);

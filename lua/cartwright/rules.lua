@@ -55,17 +55,30 @@ end
 
 function M.clear_cache() cache = {} end
 
+-- The whole chain runs under one budget (rules × per-rule budget) in one limited call;
+-- `current` says which rule was running when something went wrong.
+local current
+local function chain(list, order, ctx)
+  for i, rule in ipairs(list) do
+    current = i
+    local verdict, reason = rule.apply(order, ctx)
+    if verdict == "hold" then return i, reason end
+  end
+  return nil
+end
+
 --- Runs the rules on order (in place). ctx: { cart = settings without secrets, connector,
 --- ship_method = function(code) }. Returns nil when no rule held it, or { rule, reason }.
 function M.run(list, order, ctx)
-  for _, rule in ipairs(list) do
-    local ok, verdict, reason = task.limited_call(M.budget, rule.apply, order, ctx)
-    if not ok then
-      return { rule = rule.name, reason = "[rule " .. rule.name .. "] error: " .. tostring(verdict) }
-    end
-    if verdict == "hold" then
-      return { rule = rule.name, reason = tostring(reason or "held by " .. rule.name) }
-    end
+  current = nil
+  local ok, i, reason = task.limited_call(M.budget * #list, chain, list, order, ctx)
+  if not ok then
+    local rule = list[current or 1]
+    return { rule = rule.name, reason = "[rule " .. rule.name .. "] error: " .. tostring(i) }
+  end
+  if i then
+    local rule = list[i]
+    return { rule = rule.name, reason = tostring(reason or "held by " .. rule.name) }
   end
   return nil
 end

@@ -1,0 +1,47 @@
+-- jsonraw: raw slices of array elements, and the shaped decoder against cjson.
+local T = require "t"
+local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
+
+local raws = jraw.array('{"a":1,"orders":[{"id":1,"s":"x,]}"} , [2,3],"q\\"",null ],"z":[]}', "orders")
+T.eq(#raws, 4, "array: four elements")
+T.eq(raws[1], '{"id":1,"s":"x,]}"}', "array: element bytes exactly as sent")
+T.eq(raws[3], '"q\\""', "array: escaped quote inside a string")
+T.eq(#assert(jraw.array("[]")), 0, "array: empty")
+local r, err = jraw.array('{"orders":[{"id":1},{"id":', "orders")
+T.eq(r, nil, "array: truncated body refused")
+T.match(err, "bad JSON at byte", "array: says where")
+
+-- the decoder agrees with cjson on real simulator documents
+local sim = require("sim.shopify").start{ port = 0, orders = 30, seed = 2, rate = false }
+local function same(a, b)
+  if type(a) ~= type(b) then return false end
+  if type(a) ~= "table" then return a == b end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+local agree = 0
+for _, rec in ipairs(sim.records) do
+  if same(jraw.decode(rec.json), json.decode(rec.json)) then agree = agree + 1 end
+end
+sim:close()
+T.eq(agree, 30, "decode: same values as cjson for 30 Shopify orders")
+
+T.eq(jraw.decode('"a\\u00e9\\ud83d\\ude00\\n\\t\\/"'), "aé😀\n\t/", "decode: escapes and surrogate pairs")
+T.eq(math.type(jraw.decode("5120000181895")), "integer", "decode: integers stay integers")
+T.eq(jraw.decode("9007199254740993"), 9007199254740993, "decode: above 2^53 exactly")
+T.eq(jraw.decode("null"), json.null, "decode: null is cjson.null")
+T.eq(jraw.decode("-2.5e1"), -25.0, "decode: floats")
+local shaped = jraw.decode('{"id":7,"big":{"x":[1,2,3]},"lines":[{"sku":"A","junk":{"k":1}},{"sku":"B"}]}',
+  { id = true, lines = { sku = true } })
+T.ok(shaped.big == nil, "shape: unnamed keys skipped")
+T.eq(shaped.lines[2].sku, "B", "shape: applies to every element of an array")
+T.ok(shaped.lines[1].junk == nil, "shape: nested unnamed keys skipped")
+for _, bad in ipairs{ "[1,", '{"a" 1}', '"abc', "tru", "[1] x", '{"a":"\\q"}' } do
+  local v, e = jraw.decode(bad)
+  T.ok(v == nil and type(e) == "string", "decode refuses " .. bad)
+end
+local deep = string.rep("[", 300) .. string.rep("]", 300)
+T.ok(jraw.decode(deep) == nil, "decode: refuses absurd nesting instead of overflowing")
+return T.done()
