@@ -241,6 +241,36 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   T.eq(held5, w5, a.cart .. ": looping rule stopped and holds its orders with file:line")
   env3.db:close()
 
+  -- 10. an order the connector cannot read is kept raw and held, never dropped
+  -- (tests/connectors/brittle_<cart>.lua: the real connector, failing on marked orders)
+  local victim
+  for _, rec in ipairs(sim.records) do if a.downloadable(rec.doc) then victim = rec end end
+  local envb = new_env(a, sim, "", T.tmpdir())
+  envb.cart.connector = "brittle_" .. a.cart
+  envb.conn = assert(carts.connector("brittle_" .. a.cart))
+  assert(import(envb))
+  assert(sim:change_order(victim.id, { fields = { cartwright_test_break = true } }))
+  st = assert(import(envb))
+  local vrow = envb.db:order_get{ cart = "c1", external_id = a.id(victim.doc) }
+  T.ok(vrow ~= nil, a.cart .. ": unreadable order still stored")
+  T.eq(vrow and vrow.hold_rule, "normalize", a.cart .. ": held by normalize")
+  T.match(vrow and vrow.hold_reason, "cannot normalize: unreadable test order", a.cart .. ": with the reason")
+  local raws = vrow and assert(envb.db:orders_raw{ cart = "c1", after = vrow.id - 1, limit = 1 }) or {}
+  T.ok(raws[1] and raws[1].raw:find("cartwright_test_break", 1, true) ~= nil, a.cart .. ": the cart's raw bytes are kept")
+  envb.db:close()
+
+  -- 11. earliest_order_date: nothing older is imported
+  local mid = sim.orders[#sim.orders // 2]
+  local cut = a.created(mid):sub(1, 10)
+  local env4 = new_env(a, sim, string.format("earliest_order_date = %q,", cut), T.tmpdir())
+  st = assert(import(env4))
+  local older = 0
+  for _, r in ipairs(assert(env4.db:orders_list{})) do if r.created_at < cut then older = older + 1 end end
+  T.ok(st.skipped_early > 0 or st.seen < #sim.orders // 2 + 50, a.cart .. ": older orders not downloaded or skipped")
+  T.eq(older, 0, a.cart .. ": no order created before earliest_order_date stored")
+  T.ok(st.imported > 0, a.cart .. ": newer orders imported", st.imported)
+  env4.db:close()
+
   env.db:close()
   sim:close()
   os.execute("rm -rf " .. env.dir)

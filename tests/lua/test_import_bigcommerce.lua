@@ -8,5 +8,6 @@ return cases.run{
   sim_opts = { orders = 1100, rate = { quota = 100000, window = 1 } },
   downloadable = function(doc) return wanted[doc.status] == true end,
   id = function(doc) return string.format("%d", doc.id) end,
+  created = function(doc) return (require("cartwright.time").format(require("cartwright.time").parse_rfc2822(doc.date_created))) end,
   cancel = { status_id = 5 },
 }

@@ -7,5 +7,6 @@ return cases.run{
   sim_opts = { rate = { capacity = 1000, per_second = 1000 } },
   downloadable = function(doc) return doc.cancelled_at == json.null and doc.closed_at == json.null end,
   id = function(doc) return string.format("%d", doc.id) end,
+  created = function(doc) return doc.created_at end,
   cancel = { status = "cancelled" },
 }

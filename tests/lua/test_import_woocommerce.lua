@@ -6,5 +6,6 @@ return cases.run{
   settings = 'consumer_key = "ck_test", consumer_secret = "cs_test",',
   downloadable = function(doc) return wanted[doc.status] == true end,
   id = function(doc) return string.format("%d", doc.id) end,
+  created = function(doc) return doc.date_created_gmt .. "Z" end,
   cancel = { status = "cancelled" },
 }
