@@ -65,5 +65,18 @@ code, out, err = T.cw({ "carts", "--json", "-c", dir .. "/good.lua" }, { CW_TEST
 T.eq(code, 0, "carts exits 0")
 T.match(out, '"name":"a"', "carts lists the cart")
 T.ok(not (out .. err):find("supersecret"), "token never printed")
+-- logfmt on stderr, with registered secrets redacted wherever they appear
+T.write(dir .. "/log.lua", [[
+local log = require "cartwright.log"
+log.secret("s3cr3t-token")
+log.warn("calling cart", { cart = "acme", url = "http://x/?key=s3cr3t-token", note = "a b" })
+]])
+code, _, err = T.cw{ "run", dir .. "/log.lua" }
+T.match(err, "^ts=%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ level=warn msg=\"calling cart\"", "log line is logfmt")
+T.match(err, 'url="http://x/%?key=%[redacted%]"', "secret redacted inside a value")
+T.match(err, 'note="a b"', "values with spaces are quoted")
+T.ok(not err:find("s3cr3t"), "secret never printed")
+code, _, err = T.cw{ "--log-level", "error", "run", dir .. "/log.lua" }
+T.eq(err, "", "--log-level error hides warnings")
 os.execute("rm -rf " .. dir)
 return T.done()
