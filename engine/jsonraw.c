@@ -361,9 +361,51 @@ static int l_decode(lua_State *L)
     return fail(L, &d.c, s, d.err ? d.err : "malformed");
 }
 
+/* jsonraw.split_decode(body, key, shape) -> raws, docs | nil, err
+ * One pass over a page: the raw bytes of each element of the array at member `key` (or the
+ * top-level array when key is nil) and each element decoded with `shape`. */
+static int l_split_decode(lua_State *L)
+{
+    size_t len, klen = 0;
+    const char *body = luaL_checklstring(L, 1, &len);
+    const char *key = luaL_optlstring(L, 2, NULL, &klen);
+    int shape = lua_istable(L, 3) ? 3 : 0;
+    lua_settop(L, 3);
+    decoder d = {{body, body + len}, body, NULL, 0};
+    cursor *c = &d.c;
+    if (key && find_member(c, key, klen)) return fail(L, c, body, "no array member");
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '[') return fail(L, c, body, "expected an array");
+    c->p++;
+    lua_newtable(L); /* 4: raws */
+    lua_newtable(L); /* 5: docs */
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') return 2;
+    for (lua_Integer i = 1;; i++) {
+        skip_ws(c);
+        const char *s = c->p;
+        if (decode_value(L, &d, shape)) {
+            lua_settop(L, 3);
+            return fail(L, c, body, d.err ? d.err : "malformed element");
+        }
+        lua_rawseti(L, 5, i);
+        lua_pushlstring(L, s, (size_t)(c->p - s));
+        lua_rawseti(L, 4, i);
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (c->p < c->end && *c->p == ']') return 2;
+        lua_settop(L, 3);
+        return fail(L, c, body, "expected , or ]");
+    }
+}
+
 int jsonraw_open(lua_State *L)
 {
-    static const luaL_Reg fns[] = {{"array", l_array}, {"decode", l_decode}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"array", l_array}, {"decode", l_decode}, {"split_decode", l_split_decode},
+                                   {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;
 }

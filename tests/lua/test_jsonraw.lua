@@ -38,6 +38,11 @@ local shaped = jraw.decode('{"id":7,"big":{"x":[1,2,3]},"lines":[{"sku":"A","jun
 T.ok(shaped.big == nil, "shape: unnamed keys skipped")
 T.eq(shaped.lines[2].sku, "B", "shape: applies to every element of an array")
 T.ok(shaped.lines[1].junk == nil, "shape: nested unnamed keys skipped")
+local rs, ds = jraw.split_decode('{"orders":[{"id":1,"x":{"y":2}}, {"id":2}]}', "orders", { id = true })
+T.eq(#rs, 2, "split_decode: raws")
+T.eq(rs[1], '{"id":1,"x":{"y":2}}', "split_decode: raw bytes")
+T.ok(ds[1].id == 1 and ds[1].x == nil and ds[2].id == 2, "split_decode: shaped docs")
+T.ok(jraw.split_decode('{"orders":[{"id":1},{"id":', "orders") == nil, "split_decode: truncated page refused")
 for _, bad in ipairs{ "[1,", '{"a" 1}', '"abc', "tru", "[1] x", '{"a":"\\q"}' } do
   local v, e = jraw.decode(bad)
   T.ok(v == nil and type(e) == "string", "decode refuses " .. bad)
