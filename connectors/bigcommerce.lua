@@ -1,14 +1,23 @@
 -- BigCommerce connector (Orders V2 API): pulls orders changed in a time window by keyset paging
 -- on id, fetches each order's products and shipping addresses, and maps the three documents to
 -- the normalized order of docs/order-model.md.
--- Uses: ctx:request (rate limit + retries), cartwright.task, cjson.safe, cartwright.jsonraw.
+-- Uses: ctx:request (rate limit + retries), cartwright.task, cjson.safe, cartwright.jsonraw,
+-- cartwright.cartdata (null, id and money helpers), cartwright.time.
 
 local json = require "cjson.safe"
 local jraw = require "cartwright.jsonraw"
-local http = require "cartwright.http"
 local task = require "cartwright.task"
+local time = require "cartwright.time"
+local cd = require "cartwright.cartdata"
 
-local null = json.null
+-- every read of a document goes through these: JSON null is truthy and numbers are floats
+local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
+local cents, fmt_cents = cd.cents, cd.fmt_cents
+
+-- BigCommerce sends money with 4 decimals ("361.9500"), so every amount is rounded to 2 (no
+-- pass-through of an already 2-decimal string, as cd.money does)
+local function money(v) return fmt_cents(cents(v)) end
+
 local PAGE_MAX, PAGE_DEFAULT = 250, 50
 local SUB_LIMIT = 250 -- per-order sub-resources page at 50 by default; ask for the maximum
 
@@ -31,117 +40,12 @@ local STATUSES = {
   "Manual Verification Required", "Disputed", "Partially Refunded",
 }
 
----------------------------------------------------------------- value helpers
--- cjson turns JSON null into cjson.null (truthy) and every number into a float.
-
-local function nn(v) -- null and "" -> nil
-  if v == null or v == "" then return nil end
-  return v
-end
-
-local function tbl(v)
-  return type(v) == "table" and v or {}
-end
-
-local function str(v) -- 218.0 -> "218"; BigCommerce sends some zips and phones as numbers
-  v = nn(v)
-  if type(v) == "number" then
-    local i = math.tointeger(v)
-    if i then return tostring(i) end
-    if v == math.floor(v) then return string.format("%.0f", v) end
-  end
-  return v ~= nil and tostring(v) or nil
-end
-
-local function int(v)
-  v = nn(v)
-  v = v ~= nil and tonumber(v) or nil
-  return v and math.tointeger(v // 1) or nil
-end
-
--- Money: BigCommerce sends 4 decimals ("361.9500"); the model wants 2, rounded half up on the
--- third decimal, computed on the digits so no binary float rounds a price.
-local function cents(v)
-  v = nn(v)
-  if type(v) == "number" then v = string.format("%.6f", v) end
-  if type(v) ~= "string" then return nil end
-  local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
-  if not sign or (whole == "" and frac == "") then return nil end
-  frac = frac .. "000"
-  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
-  if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
-  return sign == "-" and -c or c
-end
-
-local function fmt_cents(c)
-  if not c then return nil end
-  local sign = c < 0 and "-" or ""
-  c = math.abs(c)
-  return string.format("%s%d.%02d", sign, c // 100, c % 100)
-end
-
-local function money(v) return fmt_cents(cents(v)) end
-
----------------------------------------------------------------- time
 -- Orders V2 dates are RFC 2822 ("Tue, 05 Mar 2019 21:40:11 +0000"), in queries and in documents.
--- Calendar arithmetic is done here (Hinnant's algorithms) so no local time zone is involved.
+local from_rfc2822 = time.rfc2822_utc
 
-local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
-                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
-local MONTH_NAMES = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
-local DAY_NAMES = { [0] = "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" }
-
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
-  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-end
-
-local function civil_from_days(z)
-  z = z + 719468
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d = doy - (153 * mp + 2) // 5 + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
-end
-
-local function iso_z(t) -- epoch seconds -> "YYYY-MM-DDTHH:MM:SSZ"
-  local y, m, d = civil_from_days(t // 86400)
-  local s = t % 86400
-  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, s // 3600, s % 3600 // 60, s % 60)
-end
-
-local function from_rfc2822(s) -- "Tue, 05 Mar 2019 21:40:11 +0000" -> "2019-03-05T21:40:11Z" | nil
-  s = nn(s)
-  if type(s) ~= "string" then return nil end
-  local d, mon, y, h, mi, se, zone = s:match("(%d%d?)%s+(%a%a%a)%a*%s+(%d%d%d%d)%s+(%d%d):(%d%d):?(%d*)%s*(%S*)")
-  if not d or not MONTHS[mon] then return nil end
-  local off = 0
-  local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
-  if sign then
-    off = (tonumber(oh) * 60 + tonumber(om)) * 60
-    if sign == "-" then off = -off end
-  elseif zone ~= "" and zone ~= "GMT" and zone ~= "UTC" and zone ~= "UT" and zone ~= "Z" then
-    return nil
-  end
-  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + (tonumber(se) or 0) - off
-  return iso_z(t)
-end
-
-local function to_rfc2822(iso) -- "2025-03-04T15:00:00Z" (UTC) -> "Tue, 04 Mar 2025 15:00:00 +0000"
-  if iso == nil then return nil end
-  local y, m, d, h, mi, se = tostring(iso):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)")
-  if not y then return nil end
-  local days = days_from_civil(tonumber(y), tonumber(m), tonumber(d))
-  return string.format("%s, %s %s %s %s:%s:%s +0000", DAY_NAMES[(days + 4) % 7], d,
-    MONTH_NAMES[tonumber(m)], y, h, mi, se)
+local function to_rfc2822(iso) -- "2025-03-04T15:00:00Z" -> "Tue, 04 Mar 2025 15:00:00 +0000"
+  local t = time.parse(iso)
+  return t and time.format_rfc2822(t)
 end
 
 ---------------------------------------------------------------- HTTP
@@ -150,34 +54,16 @@ local function v2_url(ctx)
   return host .. "/stores/" .. ctx.cart.store_hash .. "/v2/"
 end
 
-local function query(pairs_list) -- { {k, v}, ... } in order; nil values are left out
-  local out = {}
-  for _, kv in ipairs(pairs_list) do
-    if kv[2] ~= nil then out[#out + 1] = http.urlencode(kv[1]) .. "=" .. http.urlencode(tostring(kv[2])) end
-  end
-  return table.concat(out, "&")
-end
-
 -- GET with the token; 2xx (204 included) is returned, anything else becomes
 -- "http 401: <body> (what)". The token only travels in a header, never in a message.
 local function get(ctx, url, what)
   local res, err = ctx:request{ method = "GET", url = url, headers = {
     ["X-Auth-Token"] = ctx.cart.token, ["Accept"] = "application/json" } }
-  if not res then return nil, tostring(err) .. " (" .. what .. ")" end
-  if res.status < 200 or res.status > 299 then
-    local _, msg = ctx:fail(res)
-    return nil, tostring(msg) .. " (" .. what .. ")"
-  end
-  return res
+  return cd.ok_response(ctx, what, res, err)
 end
 
 local function empty(res) -- BigCommerce answers an empty list with 204 and no body
   return res.status == 204 or not res.body or not res.body:find("%S")
-end
-
--- on_page's answer: `nil, err` (or false) stops the download.
-local function stopped(ok, err)
-  return ok == false or (ok == nil and err ~= nil)
 end
 
 -- A per-order list (products, shipping addresses, coupons): its raw JSON array and its decoded
@@ -269,7 +155,7 @@ local function fetch_orders(ctx, q, on_page)
   local min_id, page = nil, 0
   while true do
     page = page + 1
-    local url = v2_url(ctx) .. "orders?" .. query{
+    local url = v2_url(ctx) .. "orders?" .. cd.query{
       { "min_date_modified", since }, { "max_date_modified", upto }, { "min_id", min_id },
       { "sort", "id:asc" }, { "limit", limit } }
     local res, err = get(ctx, url, "orders page " .. page)
@@ -287,23 +173,18 @@ local function fetch_orders(ctx, q, on_page)
     local full_raws, docs, derr = page_details(ctx, raws, orders)
     if not full_raws then return nil, derr end
     local ok, perr = on_page(full_raws, docs)
-    if stopped(ok, perr) then return nil, perr end
+    if cd.stopped(ok, perr) then return nil, perr end
     local last = int(orders[#orders].id)
     if #orders < limit or not last then return true end -- a short page is the last one
     min_id = last + 1
   end
 end
 
-local function full_name(first, last)
-  if first and last then return first .. " " .. last end
-  return first or last
-end
-
 local function address(a)
   a = tbl(a)
   local first, last = nn(a.first_name), nn(a.last_name)
   return {
-    name = full_name(first, last), first_name = first, last_name = last, company = nn(a.company),
+    name = cd.full_name(first, last), first_name = first, last_name = last, company = nn(a.company),
     address1 = nn(a.street_1), address2 = nn(a.street_2), city = nn(a.city),
     -- V2 addresses carry the state's name only ("Texas"), no code.
     region = nn(a.state), postal_code = str(a.zip), country = nn(a.country_iso2),
@@ -358,7 +239,6 @@ local function normalize(_ctx, doc)
   for _, c in ipairs(tbl(doc.coupons)) do
     discounts[#discounts + 1] = { code = str(c.code), amount = money(nn(c.discount) or c.amount) }
   end
-  local customer_id = int(o.customer_id)
 
   return {
     external_id = id,
@@ -371,9 +251,7 @@ local function normalize(_ctx, doc)
     totals = { total = money(o.total_inc_tax), subtotal = money(o.subtotal_ex_tax), tax = money(o.total_tax),
                shipping = money(o.shipping_cost_ex_tax),
                discount = fmt_cents((cents(o.discount_amount) or 0) + (cents(o.coupon_discount) or 0)) },
-    customer = { email = nn(b.email), first_name = nn(b.first_name), last_name = nn(b.last_name),
-                 phone = str(b.phone),
-                 external_id = customer_id and customer_id > 0 and tostring(customer_id) or nil }, -- 0 = guest
+    customer = cd.billing_customer(b, o.customer_id), -- customer_id 0 = guest
     billing = address(b),
     shipping = ship,
     lines = lines,

@@ -1,12 +1,17 @@
 -- Shopify connector (Admin REST API): pulls orders changed in a time window with cursor paging
 -- (Link rel="next") and maps each one to the normalized order of docs/order-model.md.
--- Uses: ctx:request (rate limit + retries), cjson.safe, cartwright.jsonraw. Contract: docs/connectors.md.
+-- Uses: ctx:request (rate limit + retries), cjson.safe, cartwright.jsonraw, cartwright.cartdata
+-- (null, id and money helpers), cartwright.time. Contract: docs/connectors.md.
 
 local json = require "cjson.safe"
 local jraw = require "cartwright.jsonraw"
-local http = require "cartwright.http"
+local time = require "cartwright.time"
+local cd = require "cartwright.cartdata"
 
-local null = json.null
+-- every read of a document goes through these: JSON null is truthy and numbers are floats
+local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
+local cents, fmt_cents, money = cd.cents, cd.fmt_cents, cd.money
+
 local API_VERSION = "2025-01"
 local PAGE_MAX, PAGE_DEFAULT = 250, 50
 
@@ -19,103 +24,8 @@ local schema = {
     description = "Admin API version in the URL (YYYY-MM); Shopify answers with the one it used" },
 }
 
----------------------------------------------------------------- value helpers
--- cjson turns JSON null into cjson.null (a lightuserdata, truthy) and every number into a float,
--- so each read of the document goes through one of these.
-
-local function nn(v) -- null and "" -> nil
-  if v == null or v == "" then return nil end
-  return v
-end
-
-local function tbl(v) -- a JSON array or object, or an empty table in its place
-  return type(v) == "table" and v or {}
-end
-
-local function str(v) -- ids, zips, phones: 450789469.0 -> "450789469", never "4.5e+08"
-  v = nn(v)
-  if type(v) == "number" then
-    local i = math.tointeger(v)
-    if i then return tostring(i) end
-    if v == math.floor(v) then return string.format("%.0f", v) end
-  end
-  return v ~= nil and tostring(v) or nil
-end
-
-local function int(v)
-  v = nn(v)
-  v = v ~= nil and tonumber(v) or nil
-  return v and math.tointeger(v // 1) or nil
-end
-
--- Money as integer cents, rounded half up on the third decimal: "19.995" -> 2000. Strings are
--- read digit by digit so no binary float ever rounds a price.
-local function cents(v)
-  v = nn(v)
-  if type(v) == "number" then v = string.format("%.6f", v) end
-  if type(v) ~= "string" then return nil end
-  local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
-  if not sign or (whole == "" and frac == "") then return nil end
-  frac = frac .. "000"
-  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
-  if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
-  return sign == "-" and -c or c
-end
-
-local function fmt_cents(c)
-  if not c then return nil end
-  local sign = c < 0 and "-" or ""
-  c = math.abs(c)
-  return string.format("%s%d.%02d", sign, c // 100, c % 100)
-end
-
-local function money(v)
-  if type(v) == "string" and v:find("^%-?%d+%.%d%d$") then return v end -- already canonical: the hot path
-  return fmt_cents(cents(v))
-end
-
----------------------------------------------------------------- time
 -- Shopify dates carry the shop's offset ("2025-03-04T10:15:22-05:00"); the model wants UTC "Z".
--- Calendar arithmetic is done here (Hinnant's days_from_civil) so no local time zone is involved.
-
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
-  return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-end
-
-local function civil_from_days(z)
-  z = z + 719468
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d = doy - (153 * mp + 2) // 5 + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  return yoe + era * 400 + (m <= 2 and 1 or 0), m, d
-end
-
-local function utc(s) -- ISO 8601 with or without offset -> "YYYY-MM-DDTHH:MM:SSZ" | nil
-  s = nn(s)
-  if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, se, zone = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(.*)$")
-  if not y then return nil end
-  zone = zone:gsub("^%.%d+", "")
-  if zone == "" or zone == "Z" or zone == "z" or zone == "+00:00" then
-    return string.format("%s-%s-%sT%s:%s:%sZ", y, mo, d, h, mi, se)
-  end
-  local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
-  local off = (tonumber(oh) * 60 + tonumber(om)) * 60
-  local t = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(se) - (sign == "-" and -off or off)
-  local yy, mm, dd = civil_from_days(t // 86400)
-  local sec = t % 86400
-  return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", yy, mm, dd, sec // 3600, sec % 3600 // 60, sec % 60)
-end
+local utc = time.datetime_utc
 
 ---------------------------------------------------------------- HTTP
 local function base_url(ctx)
@@ -124,25 +34,12 @@ local function base_url(ctx)
   return url .. "/admin/api/" .. (ctx.cart.api_version or API_VERSION) .. "/"
 end
 
-local function query(pairs_list) -- { {k, v}, ... } in order; nil values are left out
-  local out = {}
-  for _, kv in ipairs(pairs_list) do
-    if kv[2] ~= nil then out[#out + 1] = http.urlencode(kv[1]) .. "=" .. http.urlencode(tostring(kv[2])) end
-  end
-  return table.concat(out, "&")
-end
-
 -- GET with the token; a non-2xx answer becomes "http 401: <body> (what)". The message never
 -- carries the token: it only travels in a header.
 local function get(ctx, url, what)
   local res, err = ctx:request{ method = "GET", url = url, headers = {
     ["X-Shopify-Access-Token"] = ctx.cart.token, ["Accept"] = "application/json" } }
-  if not res then return nil, tostring(err) .. " (" .. what .. ")" end
-  if res.status < 200 or res.status > 299 then
-    local _, msg = ctx:fail(res)
-    return nil, tostring(msg) .. " (" .. what .. ")"
-  end
-  return res
+  return cd.ok_response(ctx, what, res, err)
 end
 
 -- Link: <https://…/orders.json?limit=50&page_info=abc>; rel="previous", <…>; rel="next"
@@ -152,11 +49,6 @@ local function next_link(link)
     if rel == "next" then return url end
   end
   return nil
-end
-
--- on_page's answer: `nil, err` (or false) stops the download.
-local function stopped(ok, err)
-  return ok == false or (ok == nil and err ~= nil)
 end
 
 ---------------------------------------------------------------- hooks
@@ -180,7 +72,7 @@ end
 -- whose changes must still reach the pipeline, which applies the download statuses itself.
 local function fetch_orders(ctx, q, on_page)
   local limit = math.max(1, math.min(q.page_size or PAGE_DEFAULT, PAGE_MAX))
-  local url = base_url(ctx) .. "orders.json?" .. query{
+  local url = base_url(ctx) .. "orders.json?" .. cd.query{
     { "status", "any" }, { "updated_at_min", q.since }, { "updated_at_max", q["until"] },
     { "limit", limit }, { "order", "updated_at asc" } }
   local page = 0
@@ -199,23 +91,18 @@ local function fetch_orders(ctx, q, on_page)
     end
     if #raws > 0 then
       local ok, perr = on_page(raws, doc.orders)
-      if stopped(ok, perr) then return nil, perr end
+      if cd.stopped(ok, perr) then return nil, perr end
     end
     url = next_link(res.headers.link)
   end
   return true
 end
 
-local function full_name(first, last)
-  if first and last then return first .. " " .. last end
-  return first or last
-end
-
 local function address(a, email)
   a = tbl(a)
   local first, last = nn(a.first_name), nn(a.last_name)
   return {
-    name = nn(a.name) or full_name(first, last), first_name = first, last_name = last,
+    name = nn(a.name) or cd.full_name(first, last), first_name = first, last_name = last,
     company = nn(a.company), address1 = nn(a.address1), address2 = nn(a.address2),
     city = nn(a.city), region = nn(a.province_code) or nn(a.province), postal_code = str(a.zip),
     country = nn(a.country_code), phone = str(a.phone), email = email,

@@ -1,7 +1,8 @@
 -- WooCommerce connector (REST API wc/v3): pulls orders modified in a time window with page
 -- paging, passing over the window again when the set moved under it, and maps each order to the
 -- normalized order of docs/order-model.md. Auth: Basic over https, OAuth 1.0a over plain http.
--- Uses: ctx:request (rate limit + retries), cartwright.crypto, cjson.safe, cartwright.jsonraw.
+-- Uses: ctx:request (rate limit + retries), cartwright.crypto, cjson.safe, cartwright.jsonraw,
+-- cartwright.cartdata (null, id and money helpers), cartwright.time.
 
 local json = require "cjson.safe"
 local time = require "cartwright.time"
@@ -9,8 +10,14 @@ local jraw = require "cartwright.jsonraw"
 local http = require "cartwright.http"
 local task = require "cartwright.task"
 local crypto = require "cartwright.crypto"
+local cd = require "cartwright.cartdata"
 
-local null = json.null
+-- every read of a document goes through these: JSON null is truthy and numbers are floats
+local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
+-- Woo sends 2-decimal strings, except a line's `price`, a float (total / quantity,
+-- e.g. 6.666666666666667); these round it half up on the digits
+local cents, fmt_cents, money = cd.cents, cd.fmt_cents, cd.money
+
 local PAGE_MAX, PAGE_DEFAULT = 100, 10
 local MAX_PASSES = 4 -- over one window, before giving up and leaving it to the next run
 
@@ -30,67 +37,13 @@ local schema = {
 local STATUSES = { "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
                    "checkout-draft", "trash" }
 
----------------------------------------------------------------- value helpers
--- cjson turns JSON null into cjson.null (truthy) and every number into a float.
-
-local function nn(v) -- null and "" -> nil
-  if v == null or v == "" then return nil end
-  return v
-end
-
-local function tbl(v)
-  return type(v) == "table" and v or {}
-end
-
-local function str(v) -- 727.0 -> "727"
-  v = nn(v)
-  if type(v) == "number" then
-    local i = math.tointeger(v)
-    if i then return tostring(i) end
-    if v == math.floor(v) then return string.format("%.0f", v) end
-  end
-  return v ~= nil and tostring(v) or nil
-end
-
-local function int(v)
-  v = nn(v)
-  v = v ~= nil and tonumber(v) or nil
-  return v and math.tointeger(v // 1) or nil
-end
-
--- Money as integer cents, rounded half up on the third decimal. Woo sends 2-decimal strings,
--- except a line's `price`, a float (total / quantity, e.g. 6.666666666666667).
-local function cents(v)
-  v = nn(v)
-  if type(v) == "number" then v = string.format("%.6f", v) end
-  if type(v) ~= "string" then return nil end
-  local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
-  if not sign or (whole == "" and frac == "") then return nil end
-  frac = frac .. "000"
-  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
-  if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
-  return sign == "-" and -c or c
-end
-
-local function fmt_cents(c)
-  if not c then return nil end
-  local sign = c < 0 and "-" or ""
-  c = math.abs(c)
-  return string.format("%s%d.%02d", sign, c // 100, c % 100)
-end
-
-local function money(v)
-  if type(v) == "string" and v:find("^%-?%d+%.%d%d$") then return v end -- already canonical
-  return fmt_cents(cents(v))
-end
-
 -- The *_gmt fields are UTC without a zone ("2025-03-04T15:15:22"); the others are shop-local
 -- and are never used.
 local function gmt(s)
   s = nn(s)
   if type(s) ~= "string" then return nil end
-  local day, time = s:match("^(%d%d%d%d%-%d%d%-%d%d)[Tt ](%d%d:%d%d:%d%d)")
-  return day and (day .. "T" .. time .. "Z") or nil
+  local day, hms = s:match("^(%d%d%d%d%-%d%d%-%d%d)[Tt ](%d%d:%d%d:%d%d)")
+  return day and (day .. "T" .. hms .. "Z") or nil
 end
 
 ---------------------------------------------------------------- auth and HTTP
@@ -144,14 +97,6 @@ local function oauth_sign(cart, method, url, params)
   return signed
 end
 
-local function encode_query(params)
-  local out = {}
-  for _, p in ipairs(params) do
-    if p[2] ~= nil then out[#out + 1] = http.urlencode(p[1]) .. "=" .. http.urlencode(tostring(p[2])) end
-  end
-  return table.concat(out, "&")
-end
-
 -- GET {url}/wp-json/wc/v3/{path}?params with the cart's auth. Non-2xx -> "http 401: <body>
 -- (what)". Messages name the page, never the URL, which may carry keys or a signature.
 local function get(ctx, path, params, what)
@@ -173,20 +118,10 @@ local function get(ctx, path, params, what)
   -- of the same signed URL would fail with 401
   req.before_send = function(r)
     local q = mode == "oauth" and oauth_sign(cart, "GET", url, list) or list
-    r.url = #q > 0 and (url .. "?" .. encode_query(q)) or url
+    r.url = #q > 0 and (url .. "?" .. cd.query(q)) or url
   end
   local res, err = ctx:request(req)
-  if not res then return nil, tostring(err) .. " (" .. what .. ")" end
-  if res.status < 200 or res.status > 299 then
-    local _, msg = ctx:fail(res)
-    return nil, tostring(msg) .. " (" .. what .. ")"
-  end
-  return res
-end
-
--- on_page's answer: `nil, err` (or false) stops the download.
-local function stopped(ok, err)
-  return ok == false or (ok == nil and err ~= nil)
+  return cd.ok_response(ctx, what, res, err)
 end
 
 ---------------------------------------------------------------- hooks
@@ -251,7 +186,7 @@ local function one_pass(ctx, q, per_page, seen, on_page, pass)
     if #out_raws > 0 then
       new = new + #out_raws
       local ok, perr = on_page(out_raws, out_docs)
-      if stopped(ok, perr) then return nil, perr end
+      if cd.stopped(ok, perr) then return nil, perr end
     end
     local pages = tonumber(res.headers["x-wp-totalpages"])
     if (pages and page >= pages) or (not pages and #orders < per_page) then break end
@@ -280,7 +215,7 @@ local function address(a, email)
   a = tbl(a)
   local first, last = nn(a.first_name), nn(a.last_name)
   return {
-    name = first and last and (first .. " " .. last) or first or last,
+    name = cd.full_name(first, last),
     first_name = first, last_name = last, company = nn(a.company),
     address1 = nn(a.address_1), address2 = nn(a.address_2), city = nn(a.city),
     region = nn(a.state), postal_code = str(a.postcode), country = nn(a.country),
@@ -334,7 +269,6 @@ local function normalize(_ctx, o)
   for _, c in ipairs(tbl(o.coupon_lines)) do
     discounts[#discounts + 1] = { code = str(c.code), amount = money(c.discount) }
   end
-  local customer_id = int(o.customer_id)
 
   return {
     external_id = id,
@@ -346,9 +280,7 @@ local function normalize(_ctx, o)
     currency = nn(o.currency),
     totals = { total = money(o.total), subtotal = fmt_cents(subtotal), tax = money(o.total_tax),
                shipping = money(o.shipping_total), discount = money(o.discount_total) },
-    customer = { email = nn(b.email), first_name = nn(b.first_name), last_name = nn(b.last_name),
-                 phone = str(b.phone),
-                 external_id = customer_id and customer_id > 0 and tostring(customer_id) or nil }, -- 0 = guest
+    customer = cd.billing_customer(b, o.customer_id), -- customer_id 0 = guest
     billing = address(b),
     shipping = ship,
     lines = lines,

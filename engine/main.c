@@ -257,7 +257,13 @@ int main(int argc, char **argv)
         rt_spawn(r, L, nargs, main_done, &res);
         lua_settop(L, 0);
         rt_run(r);
-        if (!res.done && rt_stopping(r)) res.exit_code = EXIT_OK;
+        /* A signal ends `run` and `sim` as their normal way out; any other command it cut
+         * short did not finish its work. */
+        if (!res.done && rt_stopping(r)) {
+            int serving = strcmp(cmd, "run") == 0 || strcmp(cmd, "sim") == 0;
+            res.exit_code = serving ? EXIT_OK : EXIT_FAILED;
+            if (!serving) fprintf(stderr, "cartwright: %s interrupted; what was stored so far is kept\n", cmd);
+        }
     } else {
         res.exit_code = nargs == -1 ? EXIT_USAGE : EXIT_FAILED;
         lua_settop(L, 0);

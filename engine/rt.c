@@ -101,9 +101,11 @@ static void instr_hook(lua_State *L, lua_Debug *ar)
     /* luaL_where cannot see the line from inside a hook: ask the hook's own record */
     lua_getinfo(L, "Sl", ar);
     if (ar->currentline > 0)
-        luaL_error(L, "%s:%d: instruction limit exceeded (%I instructions without yielding)", ar->short_src,
-                   ar->currentline, (lua_Integer)f->limit);
-    luaL_error(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+        lua_pushfstring(L, "%s:%d: instruction limit exceeded (%I instructions without yielding)",
+                        ar->short_src, ar->currentline, (lua_Integer)f->limit);
+    else
+        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+    lua_error(L); /* not luaL_error: its position prefix would name the caller, not the loop */
 }
 
 static void frame_push(rt *r, struct frame *f, lua_State *L, long long limit)

@@ -47,6 +47,13 @@ function M.customer_id(v)
   return id and id > 0 and tostring(id) or nil
 end
 
+--- An order's customer from its billing contact (email, first_name, last_name, phone) and the
+--- cart's customer id, for carts whose customer is the billing contact.
+function M.billing_customer(b, id)
+  return { email = M.nn(b.email), first_name = M.nn(b.first_name), last_name = M.nn(b.last_name),
+           phone = M.str(b.phone), external_id = M.customer_id(id) }
+end
+
 --- "Ann", "Lee" -> "Ann Lee"; either alone -> itself; neither -> nil.
 function M.full_name(first, last)
   if first and last then return first .. " " .. last end

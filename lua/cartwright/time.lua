@@ -30,6 +30,21 @@ function M.format(t)
   return string.format("%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, s // 3600, s % 3600 // 60, s % 60)
 end
 
+-- Seconds east of UTC for "+05:30" or "-0800", 0 for a zone word in `utc_words`, nil otherwise.
+local function offset(zone, utc_words)
+  if utc_words[zone] then return 0 end
+  local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = (tonumber(oh) * 60 + tonumber(om)) * 60
+  return sign == "-" and -off or off
+end
+
+local function epoch(y, mo, d, h, mi, se, off)
+  return M.days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off
+end
+
+local ISO_UTC = { [""] = true, Z = true, z = true }
+
 --- ISO 8601 ("2025-03-04T10:15:22-05:00", "…Z", "… 10:15:22" as UTC, or a bare date) -> epoch | nil
 function M.parse(s)
   if type(s) ~= "string" then return nil end
@@ -41,22 +56,15 @@ function M.parse(s)
     if not h then return nil end
     zone = zone:gsub("^%.%d+", "")
   end
-  local off = 0
-  if zone ~= "" and zone ~= "Z" and zone ~= "z" then
-    local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
-    if not sign then return nil end
-    off = (tonumber(oh) * 60 + tonumber(om)) * 60
-    if sign == "-" then off = -off end
-  end
-  return M.days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(se) - off
+  local off = offset(zone, ISO_UTC)
+  if not off then return nil end
+  return epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(se), off)
 end
 
+local function stored(t) return t and M.format(t) or nil end
+
 --- Any accepted form -> the stored form, or nil.
-function M.iso_utc(s)
-  local t = M.parse(s)
-  return t and M.format(t) or nil
-end
+function M.iso_utc(s) return stored(M.parse(s)) end
 
 --- A cart's timestamp: ISO 8601 date and time with "Z", an offset, or none (read as UTC) ->
 --- the stored form, or nil. Unlike iso_utc it refuses a bare date: a timestamp without its
@@ -70,30 +78,23 @@ local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, 
 local month_names = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" }
 local day_names = { "Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed" } -- 1970-01-01 was a Thursday
 
+local RFC_UTC = { [""] = true, GMT = true, UTC = true, UT = true, Z = true }
+
 --- RFC 2822 ("Wed, 05 Dec 2018 20:16:55 +0000") -> epoch | nil. Also takes what carts send
 --- beside the standard: no weekday, a full month name, no seconds, "+00:00", and the zone
---- names GMT, UTC, UT and Z (or none, read as UTC).
+--- words GMT, UTC, UT and Z (or none, read as UTC).
 function M.parse_rfc2822(s)
   if type(s) ~= "string" then return nil end
-  local d, mon, y, h, mi, se, zone = s:match("(%d%d?)%s+(%a%a%a)%a*%s+(%d%d%d%d)%s+(%d%d):(%d%d):?(%d*)%s*(%S*)")
+  local d, mon, y, h, mi, se, zone =
+    s:match("(%d%d?)%s+(%a%a%a)%a*%s+(%d%d%d%d)%s+(%d%d):(%d%d):?(%d*)%s*(%S*)")
   if not d or not months[mon] then return nil end
-  local off = 0
-  local sign, oh, om = zone:match("^([+-])(%d%d):?(%d%d)$")
-  if sign then
-    off = (tonumber(oh) * 60 + tonumber(om)) * 60
-    if sign == "-" then off = -off end
-  elseif zone ~= "" and zone ~= "GMT" and zone ~= "UTC" and zone ~= "UT" and zone ~= "Z" then
-    return nil
-  end
-  return M.days_from_civil(tonumber(y), months[mon], tonumber(d)) * 86400
-    + tonumber(h) * 3600 + tonumber(mi) * 60 + (tonumber(se) or 0) - off
+  local off = offset(zone, RFC_UTC)
+  if not off then return nil end
+  return epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(se) or 0, off)
 end
 
 --- RFC 2822 -> the stored form, or nil.
-function M.rfc2822_utc(s)
-  local t = M.parse_rfc2822(s)
-  return t and M.format(t) or nil
-end
+function M.rfc2822_utc(s) return stored(M.parse_rfc2822(s)) end
 
 --- Epoch -> RFC 2822 in UTC ("Wed, 05 Dec 2018 20:16:55 +0000")
 function M.format_rfc2822(t)

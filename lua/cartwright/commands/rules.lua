@@ -23,13 +23,13 @@ end
 
 local function check(opts, files, cli)
   local cfg = nil
-  if #files == 0 then
-    local path = require("cartwright.config").path(opts.config)
-    if io.open(path) then
-      local c, code = cli.load_config(opts)
-      if not c then return code end
-      cfg = c
-    end
+  local path = require("cartwright.config").path(opts.config)
+  local f = io.open(path)
+  if f then -- without a config, the shipped rules are checked
+    f:close()
+    local c, code = cli.load_config(opts)
+    if not c then return code end
+    cfg = c
   end
   local failed = 0
   for _, name in ipairs(rule_names(cfg, files)) do

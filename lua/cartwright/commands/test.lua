@@ -39,8 +39,11 @@ function M.run(opts, args, cli)
   local ok, info, err = pcall(conn.test, ctx)
   if not ok then info, err = nil, info end
   if not info then
-    if opts.json then print(json.encode{ cart = cart.name, ok = false, reason = explain(err, cart) }) end
-    print("Test failed: " .. explain(err, cart))
+    if opts.json then
+      print(json.encode{ cart = cart.name, ok = false, reason = explain(err, cart) })
+    else
+      print("Test failed: " .. explain(err, cart))
+    end
     return 1
   end
   if opts.json then
