@@ -24,6 +24,19 @@ function M.load_config(opts)
   return cfg
 end
 
+--- Loads the config and opens its database, or reports why not.
+---@return table|nil cfg, table|integer db_or_exit_code
+function M.open(opts)
+  local cfg, code = M.load_config(opts)
+  if not cfg then return nil, code end
+  local db, err = require("cartwright.carts").open_db(cfg)
+  if not db then
+    M.err("%s", err)
+    return nil, 1
+  end
+  return cfg, db
+end
+
 local commands = {
   carts = "cartwright.commands.carts", test = "cartwright.commands.test",
   import = "cartwright.commands.import", orders = "cartwright.commands.orders",

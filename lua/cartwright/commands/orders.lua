@@ -1,5 +1,4 @@
 -- cartwright orders [--cart C] [--status S] [--held] [--json]: stored orders.
-local carts = require "cartwright.carts"
 local json = require "cjson.safe"
 
 local M = {}
@@ -23,13 +22,8 @@ function M.run(opts, args, cli)
     cli.err("usage: cartwright orders [--cart C] [--status S] [--held] [--json]")
     return 2
   end
-  local cfg, code = cli.load_config(opts)
-  if not cfg then return code end
-  local db, derr = carts.open_db(cfg)
-  if not db then
-    cli.err("%s", derr)
-    return 1
-  end
+  local cfg, db = cli.open(opts)
+  if not cfg then return db end
   local rows, err = db:orders_list{ cart = opts.cart, status = opts.status, held = opts.held and true or nil }
   if not rows then
     cli.err("%s", err)

@@ -64,13 +64,8 @@ local function decided(o, hold)
 end
 
 local function replay(opts, cli)
-  local cfg, code = cli.load_config(opts)
-  if not cfg then return code end
-  local db, derr = carts.open_db(cfg)
-  if not db then
-    cli.err("%s", derr)
-    return 1
-  end
+  local cfg, db = cli.open(opts)
+  if not cfg then return db end
   local runs, seen, changed, after = {}, 0, 0, 0
   local since = opts.since and require("cartwright.time").iso_utc(opts.since)
   for _ = 1, 1e9 do

@@ -28,13 +28,8 @@ local function release(db, cfg, code, cart_filter)
 end
 
 function M.run(opts, args, cli)
-  local cfg, code = cli.load_config(opts)
-  if not cfg then return code end
-  local db, derr = carts.open_db(cfg)
-  if not db then
-    cli.err("%s", derr)
-    return 1
-  end
+  local cfg, db = cli.open(opts)
+  if not cfg then return db end
   if opts.list then
     for _, m in ipairs(assert(db:ship_map_list{})) do
       if opts.json then
