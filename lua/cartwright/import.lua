@@ -27,6 +27,16 @@ local function fallback_id(doc, raw)
   return "raw-" .. crypto.hex(crypto.sha256(raw)):sub(1, 16)
 end
 
+-- A line whose SKU is missing, or absent from the back office's catalog (when there is one),
+-- is flagged and kept.
+local function flag_unknown_skus(db, order, has_catalog)
+  for _, line in ipairs(order.lines or {}) do
+    local unknown = line.sku == nil or line.sku == ""
+    if not unknown and has_catalog then unknown = db:product_known{ sku = line.sku }.known == 0 end
+    line.unknown_sku = unknown or nil
+  end
+end
+
 local Run = {}
 Run.__index = Run
 
@@ -62,14 +72,9 @@ function Run:process(doc, raw)
   order.external_id = tostring(order.external_id)
   order.number = tostring(order.number or order.external_id)
   local hold = rules.run(self.rules, order, self.rule_ctx)
+  if self.has_catalog == nil then self.has_catalog = self.db:product_known{ sku = "" }.catalog == 1 end
+  flag_unknown_skus(self.db, order, self.has_catalog)
   return { external_id = order.external_id, doc = order, hold = hold }
-end
-
-local function flag_unknown_skus(db, order)
-  for _, line in ipairs(order.lines or {}) do
-    local k = line.sku and db:product_known{ sku = line.sku }
-    line.unknown_sku = (line.sku == nil or line.sku == "") or (k and k.catalog == 1 and k.known == 0) or nil
-  end
 end
 
 -- What changed between the stored order and the new one, for the event log.
@@ -146,7 +151,6 @@ function Run:one(doc, raw)
     return
   end
   if rec.hold then st.held = st.held + 1 end
-  if not o.raw_only then flag_unknown_skus(self.db, o) end
   if self.opts.dry_run then
     st[old and "updated" or "imported"] = st[old and "updated" or "imported"] + 1
     return
