@@ -139,6 +139,14 @@ T.eq(code, 0, "ship-map: exit 0")
 T.eq(tonumber(out:match("released (%d+) orders")), held_freight, "ship-map: released every order held for the code")
 code, out = cw{ "orders", "--json", "--held" }
 T.ok(not out:find('"code":"FREIGHT%-LTL"'), "no order held for the mapped code any more")
+code, out = cw{ "orders", "--json" }
+local flagged_after = 0
+for line in out:gmatch("[^\n]+") do
+  for _, l in ipairs((json.decode(line) or {}).lines or {}) do
+    if l.unknown_sku == true then flagged_after = flagged_after + 1 end
+  end
+end
+T.eq(flagged_after, unknown_flagged, "released orders keep their unknown-SKU flags")
 code, out = cw{ "ship-map", "--list" }
 T.match(out, "FREIGHT%-LTL%s+%(all carts%)%s+LTL Freight", "ship-map --list")
 local db = assert(store.open(dir .. "/cw.db"))
