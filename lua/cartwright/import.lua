@@ -132,6 +132,16 @@ end
 function Run:one(doc, raw)
   local st, cart = self.stats, self.cart.name
   st.seen = st.seen + 1
+  -- A connector that can tell id and status without normalizing (peek) saves the work on
+  -- orders that are neither wanted nor stored.
+  local peek = self.conn.peek
+  if peek then
+    local id, status = peek(doc)
+    if id and status and not self.statuses[status] and not self.db:order_get{ cart = cart, external_id = id } then
+      st.skipped_status = st.skipped_status + 1
+      return
+    end
+  end
   local rec = self:process(doc, raw)
   local old = self.db:order_get{ cart = cart, external_id = rec.external_id }
   local o = rec.doc
