@@ -7,16 +7,20 @@ local json = require "cjson.safe"
 local http = require "cartwright.http"
 
 local null = json.null
+local type, tostring, tonumber = type, tostring, tonumber
+local tointeger, floor, math_type = math.tointeger, math.floor, math.type
+local format, find, match = string.format, string.find, string.match
 
 local M = {}
 
 ---------------------------------------------------------------- null handling and ids
 
 --- null and "" -> nil; anything else unchanged.
-function M.nn(v)
+local function nn(v)
   if v == null or v == "" then return nil end
   return v
 end
+M.nn = nn
 
 --- A JSON array or object, or an empty table in its place.
 function M.tbl(v)
@@ -25,20 +29,23 @@ end
 
 --- Ids, zips, phones as text: 450789469.0 -> "450789469", never "4.5e+08". nil for null.
 function M.str(v)
-  v = M.nn(v)
-  if type(v) == "number" then
-    local i = math.tointeger(v)
-    if i then return tostring(i) end
-    if v == math.floor(v) then return string.format("%.0f", v) end
+  if v == null or v == "" then return nil end
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" then
+    local i = tointeger(v)
+    if i then return i .. "" end -- the same digits as tostring, without its metamethod lookup
+    if v == floor(v) then return format("%.0f", v) end
   end
   return v ~= nil and tostring(v) or nil
 end
 
 --- Quantities and numeric ids: 2.0 or "2" -> 2 (fractions dropped). nil for null or text.
 function M.int(v)
-  v = M.nn(v)
+  if math_type(v) == "integer" then return v end
+  v = nn(v)
   v = v ~= nil and tonumber(v) or nil
-  return v and math.tointeger(v // 1) or nil
+  return v and tointeger(v // 1) or nil
 end
 
 --- A customer id where 0 (or less) means a guest: "207" | nil.
@@ -65,31 +72,69 @@ end
 -- model wants 2 decimals, rounded half up on the third, computed on the digits so no binary
 -- float ever rounds a price (string.format("%.2f", 0.125) gives "0.12").
 
+-- Prices repeat from order to order ("24.00", "0.00"), so the canonical strings ("-?D+.DD")
+-- already seen are remembered with their cents, and cents already formatted with their string.
+-- Each table is emptied when it reaches MEMO_MAX entries.
+local MEMO_MAX = 4096
+local canon, canon_n = {}, 0 -- "19.95" -> 1995
+local shown, shown_n = {}, 0 -- 1995 -> "19.95"
+
+-- The cents of a canonical string (remembered) | nil for any other string.
+local function canonical(v)
+  local sign, whole, frac = match(v, "^(%-?)(%d+)%.(%d%d)$")
+  if not sign then return nil end
+  local c = tonumber(whole) * 100 + tonumber(frac) -- the sums of the general case below
+  if sign == "-" then c = -c end
+  if canon_n >= MEMO_MAX then canon, canon_n = {}, 0 end
+  canon[v], canon_n = c, canon_n + 1
+  return c
+end
+
 --- Money as integer cents: "19.995" -> 2000, "-1.5" -> -150, 19.95 -> 1995. nil for null or text.
-function M.cents(v)
-  v = M.nn(v)
-  if type(v) == "number" then v = string.format("%.6f", v) end
+local function cents(v)
+  local c = canon[v]
+  if c then return c end
+  if type(v) == "string" then
+    c = canonical(v)
+    if c then return c end
+  end
+  v = nn(v)
+  if type(v) == "number" then v = format("%.6f", v) end
   if type(v) ~= "string" then return nil end
   local sign, whole, frac = v:match("^%s*([+-]?)(%d*)%.?(%d*)%s*$")
   if not sign or (whole == "" and frac == "") then return nil end
   frac = frac .. "000"
-  local c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
+  c = (tonumber(whole) or 0) * 100 + tonumber(frac:sub(1, 2))
   if frac:byte(3) >= 53 then c = c + 1 end -- third decimal >= '5'
   return sign == "-" and -c or c
 end
+M.cents = cents
+
+local TWO = {} -- 0..99 -> "00".."99"
+for i = 0, 99 do TWO[i] = format("%02d", i) end
 
 --- Integer cents -> "19.95" | nil.
-function M.fmt_cents(c)
+local function fmt_cents(c)
   if not c then return nil end
+  if math_type(c) == "integer" then
+    local s = shown[c]
+    if s then return s end
+    local a = c < 0 and -c or c -- math.abs
+    s = (c < 0 and "-" or "") .. a // 100 .. "." .. TWO[a % 100] -- as "%s%d.%02d"
+    if shown_n >= MEMO_MAX then shown, shown_n = {}, 0 end
+    shown[c], shown_n = s, shown_n + 1
+    return s
+  end
   local sign = c < 0 and "-" or ""
   c = math.abs(c)
-  return string.format("%s%d.%02d", sign, c // 100, c % 100)
+  return format("%s%d.%02d", sign, c // 100, c % 100)
 end
+M.fmt_cents = fmt_cents
 
 --- Any money value -> "19.95" | nil.
 function M.money(v)
-  if type(v) == "string" and v:find("^%-?%d+%.%d%d$") then return v end -- already canonical: the hot path
-  return M.fmt_cents(M.cents(v))
+  if canon[v] or type(v) == "string" and canonical(v) then return v end -- already canonical: the hot path
+  return fmt_cents(cents(v))
 end
 
 ---------------------------------------------------------------- HTTP plumbing
