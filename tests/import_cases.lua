@@ -271,6 +271,19 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   T.ok(st.imported > 0, a.cart .. ": newer orders imported", st.imported)
   env4.db:close()
 
+  -- 12. an older copy of a stored order (as a re-read window or a late retry brings) is ignored
+  local stale
+  for _, rec in ipairs(sim.records) do
+    if a.downloadable(rec.doc) and env.db:order_get{ cart = "c1", external_id = a.id(rec.doc) } then stale = rec end
+  end
+  local kept = env.db:order_get{ cart = "c1", external_id = a.id(stale.doc) }
+  local t_old = require("cartwright.time").parse(kept.updated_at) - 7200
+  assert(sim:change_order(stale.id, { status = a.cancel.status or a.cancel.status_id, status_id = a.cancel.status_id, at = t_old }))
+  st = assert(import(env, { since = "2020-01-01" }))
+  local now_row = env.db:order_get{ cart = "c1", external_id = a.id(stale.doc) }
+  T.eq(now_row.updated_at, kept.updated_at, a.cart .. ": an older copy does not overwrite the stored order")
+  T.eq(now_row.status, kept.status, a.cart .. ": status kept from the newer copy")
+
   env.db:close()
   sim:close()
   os.execute("rm -rf " .. env.dir)

@@ -155,6 +155,11 @@ function Run:one(doc, raw)
       return
     end
   end
+  -- an older copy than the one stored (a re-read window, a late retry) never overwrites it
+  if old and o.updated_at and old.updated_at and o.updated_at < old.updated_at then
+    st.unchanged = st.unchanged + 1
+    return
+  end
   local hash = crypto.hex(crypto.sha256(raw))
   if old and old.raw_hash == hash and (old.hold_rule or "") == (rec.hold and rec.hold.rule or "") then
     st.unchanged = st.unchanged + 1
