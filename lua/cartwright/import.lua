@@ -135,15 +135,20 @@ function Run:one(doc, raw)
   -- A connector that can tell id and status without normalizing (peek) saves the work on
   -- orders that are neither wanted nor stored.
   local peek = self.conn.peek
+  local peeked, old
   if peek then
-    local id, status = peek(doc)
-    if id and status and not self.statuses[status] and not self.db:order_get{ cart = cart, external_id = id } then
+    local status
+    peeked, status = peek(doc)
+    old = peeked and self.db:order_get{ cart = cart, external_id = peeked }
+    if peeked and status and not old and not self.statuses[status] then
       st.skipped_status = st.skipped_status + 1
       return
     end
   end
   local rec = self:process(doc, raw)
-  local old = self.db:order_get{ cart = cart, external_id = rec.external_id }
+  if not peeked or peeked ~= rec.external_id then
+    old = self.db:order_get{ cart = cart, external_id = rec.external_id }
+  end
   local o = rec.doc
   if not old and not o.raw_only then
     if self.earliest and o.created_at and o.created_at < self.earliest then
