@@ -18,3 +18,10 @@ endif()
 add_test(NAME sim_selftest COMMAND cartwright run ${CMAKE_SOURCE_DIR}/tests/sim/selftest.lua
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(sim_selftest PROPERTIES ENVIRONMENT "CW_BIN=$<TARGET_FILE:cartwright>" TIMEOUT 300)
+
+# luacheck over the engine's Lua, rules and connectors (installed by make deps: lua-check).
+find_program(LUACHECK luacheck)
+if(LUACHECK)
+  add_test(NAME luacheck COMMAND ${LUACHECK} --no-color lua rules connectors
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+endif()

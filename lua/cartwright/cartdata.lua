@@ -9,7 +9,7 @@ local http = require "cartwright.http"
 local null = json.null
 local type, tostring, tonumber = type, tostring, tonumber
 local tointeger, floor, math_type = math.tointeger, math.floor, math.type
-local format, find, match = string.format, string.find, string.match
+local format, match = string.format, string.match
 
 local M = {}
 

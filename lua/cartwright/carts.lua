@@ -43,7 +43,7 @@ function M.connector(name)
   return conn
 end
 
-local function check_type(name, key, spec, v)
+local function check_type(key, spec, v)
   if v == nil then return true end
   if spec.type == "table" and type(v) ~= "table" then return nil, key .. " must be a table" end
   if spec.type ~= "table" and type(v) ~= spec.type then
@@ -63,7 +63,7 @@ local function validate(c, conn)
     for key, spec in pairs(schema) do
       if c[key] == nil then c[key] = spec.default end
       if spec.required and c[key] == nil then return nil, where .. key .. " is required" end
-      local ok, err = check_type(c.name, key, spec, c[key])
+      local ok, err = check_type(key, spec, c[key])
       if not ok then return nil, where .. err end
       if spec.secret and type(c[key]) == "string" then log.secret(c[key]) end
     end

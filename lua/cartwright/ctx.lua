@@ -120,7 +120,7 @@ function Ctx:request(opts)
 end
 
 --- Turns a non-2xx response into nil, "http <status>: <start of the body>".
-function Ctx:fail(res)
+function Ctx.fail(_, res) -- called as ctx:fail(res)
   local body = (res.body or ""):gsub("%s+", " "):sub(1, 200)
   return nil, string.format("http %d: %s", res.status, body)
 end
