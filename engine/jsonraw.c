@@ -19,13 +19,32 @@ static void skip_ws(cursor *c)
     while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
 }
 
+/* The first '"' or '\\' in [p, end), or end. Eight bytes at a time: most of a cart's
+ * document is string bytes, and the skipped parts are scanned, never decoded. */
+static const char *find_quote(const char *p, const char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        uint64_t q = v ^ 0x2222222222222222ULL, b = v ^ 0x5c5c5c5c5c5c5c5cULL;
+        /* a byte of q or b is zero where v has '"' or '\\'; the lowest flag is exact */
+        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+        if (hit) return p + (__builtin_ctzll(hit) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && *p != '"' && *p != '\\') p++;
+    return p;
+}
+
 /* c->p at the opening quote; leaves it after the closing one. */
 static int skip_string(cursor *c)
 {
     c->p++;
     while (c->p < c->end) {
-        const char *q = c->p;
-        while (q < c->end && *q != '"' && *q != '\\') q++;
+        const char *q = find_quote(c->p, c->end);
         if (q >= c->end) break;
         if (*q == '"') {
             c->p = q + 1;
@@ -36,6 +55,11 @@ static int skip_string(cursor *c)
     return -1;
 }
 
+/* Bytes that end a number or literal. */
+static const unsigned char ends_scalar[256] = {
+    [','] = 1, [']'] = 1, ['}'] = 1, [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
+};
+
 static int skip_value(cursor *c)
 {
     skip_ws(c);
@@ -43,7 +67,7 @@ static int skip_value(cursor *c)
     if (*c->p == '"') return skip_string(c);
     if (*c->p != '{' && *c->p != '[') {
         const char *s = c->p;
-        while (c->p < c->end && !strchr(",]} \t\r\n", *c->p)) c->p++;
+        while (c->p < c->end && !ends_scalar[(unsigned char)*c->p]) c->p++;
         return c->p > s ? 0 : -1;
     }
     int depth = 0;
@@ -124,16 +148,158 @@ static int l_array(lua_State *L)
 
 /* ---- decoding with a shape ----------------------------------------------------------------- */
 
+#define MAX_DEPTH 200
+
+/* A shape is compiled once per shape table (cached in a weak table in the registry): each
+ * object level becomes a list of the wanted keys, matched on the document's raw key bytes.
+ * A key that is not wanted never becomes a Lua string; a wanted one is pushed from a table of
+ * keys already interned, so decoding a shaped document hashes no key at all. */
+typedef struct snode snode;
+typedef struct {
+    const char *key; /* the bytes of keys[ref] (kept alive by the keys table) */
+    size_t len;
+    int ref;
+    int next; /* the next entry (+1) in the same hash slot, 0: none */
+    const snode *sub; /* nested shape, or NULL: the whole value */
+} sentry;
+#define SLOTS 64
+struct snode {
+    int n;
+    sentry *e;
+    unsigned char slot[SLOTS]; /* hash of a key -> its first entry + 1, 0: none */
+};
+typedef struct {
+    int nnodes, nentries;
+} shape_size;
+
+#define SHAPES_KEY "cartwright.jsonraw.shapes"
+
 typedef struct {
     cursor c;
     const char *start;
     const char *err;
     int depth;
+    int keys; /* stack index of the compiled shape's keys table */
 } decoder;
 
-#define MAX_DEPTH 200
+static int decode_value(lua_State *L, decoder *d, const snode *shape);
 
-static int decode_value(lua_State *L, decoder *d, int shape);
+
+static unsigned key_slot(const char *k, size_t len)
+{
+    if (len == 0) return 0;
+    return ((unsigned)len * 7u + (unsigned char)k[0] * 3u + (unsigned char)k[len - 1]) % SLOTS;
+}
+
+/* Counts the nodes and entries of the shape table at idx (for one allocation). */
+static void shape_count(lua_State *L, int idx, shape_size *sz, int depth)
+{
+    if (depth > MAX_DEPTH) luaL_error(L, "jsonraw: shape nested too deep (a cycle?)");
+    luaL_checkstack(L, 4, "jsonraw: shape");
+    sz->nnodes++;
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) luaL_error(L, "jsonraw: shape keys must be strings");
+        if (lua_toboolean(L, -1) && ++n > 255) luaL_error(L, "jsonraw: more than 255 keys in one shape level");
+        if (lua_istable(L, -1)) shape_count(L, lua_gettop(L), sz, depth + 1);
+        lua_pop(L, 1);
+    }
+    sz->nentries += n;
+}
+
+typedef struct {
+    snode *nodes;
+    sentry *entries;
+    int keys;
+} shape_alloc;
+
+/* Fills `node` from the shape table at idx: its entries first, contiguous, then the nested
+ * nodes. Keys are appended to the keys table. */
+static void shape_fill(lua_State *L, int idx, snode *node, shape_alloc *a)
+{
+    luaL_checkstack(L, 4, "jsonraw: shape");
+    node->n = 0;
+    node->e = a->entries;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_toboolean(L, -1)) {
+            sentry *e = &node->e[node->n++];
+            e->key = lua_tolstring(L, -2, &e->len);
+            e->ref = (int)lua_rawlen(L, a->keys) + 1;
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, a->keys, e->ref);
+            e->sub = NULL;
+        }
+        lua_pop(L, 1);
+    }
+    a->entries += node->n;
+    memset(node->slot, 0, sizeof node->slot);
+    for (int i = node->n - 1; i >= 0; i--) {
+        unsigned h = key_slot(node->e[i].key, node->e[i].len);
+        node->e[i].next = node->slot[h];
+        node->slot[h] = (unsigned char)(i + 1);
+    }
+    for (int i = 0; i < node->n; i++) {
+        lua_getfield(L, idx, node->e[i].key);
+        if (lua_istable(L, -1)) {
+            snode *sub = a->nodes++;
+            node->e[i].sub = sub;
+            shape_fill(L, lua_gettop(L), sub, a);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* Pushes the keys table of the compiled form of the shape table at idx and returns its root
+ * node (compiled on first use, then cached: a shape must not change once used). */
+static const snode *shape_compile(lua_State *L, int idx)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SHAPES_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, SHAPES_KEY);
+    }
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, -2) == LUA_TUSERDATA) { /* cache, compiled */
+        const snode *root = lua_touserdata(L, -1);
+        lua_getiuservalue(L, -1, 1);
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        return root;
+    }
+    lua_pop(L, 1);
+    shape_size sz = {0, 0};
+    shape_count(L, idx, &sz, 0);
+    size_t bytes = (size_t)sz.nnodes * sizeof(snode) + (size_t)sz.nentries * sizeof(sentry);
+    snode *nodes = lua_newuserdatauv(L, bytes, 1); /* cache, ud */
+    lua_newtable(L);                                /* cache, ud, keys */
+    shape_alloc a = {nodes + 1, (sentry *)(nodes + sz.nnodes), lua_gettop(L)};
+    shape_fill(L, idx, nodes, &a);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, -3, 1);                    /* ud's uservalue: keys */
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -5);                              /* cache[shape] = ud */
+    lua_replace(L, -3);                             /* keys, ud */
+    lua_pop(L, 1);
+    return nodes;
+}
+
+/* The entry of `node` for the key bytes [k, k+len), or NULL. */
+static const sentry *shape_find(const snode *node, const char *k, size_t len)
+{
+    for (int i = node->slot[key_slot(k, len)]; i; i = node->e[i - 1].next) {
+        const sentry *e = &node->e[i - 1];
+        if (e->len == len && memcmp(e->key, k, len) == 0) return e;
+    }
+    return NULL;
+}
 
 static void put_utf8(luaL_Buffer *b, unsigned long cp)
 {
@@ -173,7 +339,7 @@ static int decode_string(lua_State *L, decoder *d)
 {
     cursor *c = &d->c;
     const char *s = ++c->p;
-    while (c->p < c->end && *c->p != '"' && *c->p != '\\') c->p++;
+    c->p = find_quote(c->p, c->end);
     if (c->p < c->end && *c->p == '"') { /* the common case: no escapes */
         lua_pushlstring(L, s, (size_t)(c->p - s));
         c->p++;
@@ -232,8 +398,15 @@ static int decode_number(lua_State *L, decoder *d)
         if (ch == '.' || ch == 'e' || ch == 'E' || ch == '+' || ch == '-') { is_float = 1; c->p++; continue; }
         break;
     }
-    char buf[64];
     size_t n = (size_t)(c->p - s);
+    if (!is_float && n > 0 && n <= 18 && (s[0] != '-' || n > 1)) { /* fits: no overflow check needed */
+        const char *q = s[0] == '-' ? s + 1 : s;
+        lua_Integer v = 0;
+        for (; q < c->p; q++) v = v * 10 + (*q - '0');
+        lua_pushinteger(L, s[0] == '-' ? -v : v);
+        return 0;
+    }
+    char buf[64];
     if (n == 0 || n >= sizeof buf) return d->err = "bad number", -1;
     memcpy(buf, s, n);
     buf[n] = '\0';
@@ -260,40 +433,55 @@ static int expect_literal(decoder *d, const char *lit)
     return 0;
 }
 
-/* Object: with a shape table, only the keys it names are decoded (key = true: the whole value;
- * key = table: that value with the nested shape); the others are skipped unread. */
-static int decode_object(lua_State *L, decoder *d, int shape)
+/* The key at the cursor (on its opening quote), as bytes: [*k, *k + *len) points into the
+ * document when the key has no escape; an escaped key is decoded and left on the stack
+ * (returns 1), so the caller pops it. */
+static int read_key(lua_State *L, decoder *d, const char **k, size_t *len)
+{
+    cursor *c = &d->c;
+    const char *s = c->p + 1, *q = find_quote(s, c->end);
+    if (q < c->end && *q == '"') {
+        *k = s, *len = (size_t)(q - s);
+        c->p = q + 1;
+        return 0;
+    }
+    if (decode_string(L, d)) return -1;
+    *k = lua_tolstring(L, -1, len);
+    return 1;
+}
+
+/* Object: with a shape, only the keys it names are decoded (with their nested shape, or whole
+ * when the shape says true); the others are skipped unread. */
+static int decode_object(lua_State *L, decoder *d, const snode *shape)
 {
     cursor *c = &d->c;
     c->p++;
-    lua_newtable(L);
+    lua_createtable(L, 0, shape ? shape->n : 0);
     int obj = lua_gettop(L);
     skip_ws(c);
     if (c->p < c->end && *c->p == '}') return c->p++, 0;
     for (;;) {
         skip_ws(c);
         if (c->p >= c->end || *c->p != '"') return d->err = "expected a key", -1;
-        if (decode_string(L, d)) return -1;
+        const sentry *e = NULL;
+        if (shape) {
+            const char *k;
+            size_t klen;
+            int pushed = read_key(L, d, &k, &klen);
+            if (pushed < 0) return -1;
+            e = shape_find(shape, k, klen);
+            if (pushed) lua_pop(L, 1);
+            if (e) lua_rawgeti(L, d->keys, e->ref);
+        } else if (decode_string(L, d)) {
+            return -1;
+        }
         skip_ws(c);
         if (c->p >= c->end || *c->p != ':') return d->err = "expected :", -1;
         c->p++;
-        skip_ws(c);
-        int sub = 0; /* 0: skip, -1: whole value, >0: stack index of the nested shape */
-        if (!shape) {
-            sub = -1;
-        } else {
-            lua_pushvalue(L, -1);
-            int t = lua_rawget(L, shape); /* stack: obj, key, shape[key] */
-            if (t == LUA_TTABLE) sub = lua_gettop(L);
-            else if (t != LUA_TNIL && t != LUA_TNONE) sub = -1;
-            if (sub <= 0) lua_pop(L, 1);
-        }
-        if (sub == 0) {
-            lua_pop(L, 1);
+        if (shape && !e) {
             if (skip_value(c)) return d->err = "truncated or malformed value", -1;
         } else {
-            if (decode_value(L, d, sub > 0 ? sub : 0)) return -1;
-            if (sub > 0) lua_remove(L, sub); /* stack: obj, key, value */
+            if (decode_value(L, d, e ? e->sub : NULL)) return -1;
             lua_rawset(L, obj);
         }
         skip_ws(c);
@@ -304,7 +492,7 @@ static int decode_object(lua_State *L, decoder *d, int shape)
 }
 
 /* Array: the shape, if any, applies to every element. */
-static int decode_array(lua_State *L, decoder *d, int shape)
+static int decode_array(lua_State *L, decoder *d, const snode *shape)
 {
     cursor *c = &d->c;
     c->p++;
@@ -321,7 +509,7 @@ static int decode_array(lua_State *L, decoder *d, int shape)
     }
 }
 
-static int decode_value(lua_State *L, decoder *d, int shape)
+static int decode_value(lua_State *L, decoder *d, const snode *shape)
 {
     cursor *c = &d->c;
     skip_ws(c);
@@ -342,6 +530,16 @@ static int decode_value(lua_State *L, decoder *d, int shape)
     return rc;
 }
 
+/* Compiles the optional shape argument at idx: pushes its keys table (or nil) at top. */
+static const snode *shape_arg(lua_State *L, int idx, decoder *d)
+{
+    const snode *root = NULL;
+    if (lua_istable(L, idx)) root = shape_compile(L, idx);
+    else lua_pushnil(L);
+    d->keys = lua_gettop(L);
+    return root;
+}
+
 /* jsonraw.decode(text [, shape]) -> value | nil, err
  * Like cjson: null is cjson.null (a NULL lightuserdata). Unlike cjson: integers stay integers,
  * and with a shape only the named parts of objects are decoded. */
@@ -349,9 +547,9 @@ static int l_decode(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    int shape = lua_istable(L, 2) ? 2 : 0;
     lua_settop(L, 2);
-    decoder d = {{s, s + len}, s, NULL, 0};
+    decoder d = {{s, s + len}, s, NULL, 0, 0};
+    const snode *shape = shape_arg(L, 2, &d);
     if (decode_value(L, &d, shape) == 0) {
         skip_ws(&d.c);
         if (d.c.p == d.c.end) return 1;
@@ -369,16 +567,16 @@ static int l_split_decode(lua_State *L)
     size_t len, klen = 0;
     const char *body = luaL_checklstring(L, 1, &len);
     const char *key = luaL_optlstring(L, 2, NULL, &klen);
-    int shape = lua_istable(L, 3) ? 3 : 0;
     lua_settop(L, 3);
-    decoder d = {{body, body + len}, body, NULL, 0};
+    decoder d = {{body, body + len}, body, NULL, 0, 0};
+    const snode *shape = shape_arg(L, 3, &d); /* 4: keys */
     cursor *c = &d.c;
     if (key && find_member(c, key, klen)) return fail(L, c, body, "no array member");
     skip_ws(c);
     if (c->p >= c->end || *c->p != '[') return fail(L, c, body, "expected an array");
     c->p++;
-    lua_newtable(L); /* 4: raws */
-    lua_newtable(L); /* 5: docs */
+    lua_newtable(L); /* 5: raws */
+    lua_newtable(L); /* 6: docs */
     skip_ws(c);
     if (c->p < c->end && *c->p == ']') return 2;
     for (lua_Integer i = 1;; i++) {
@@ -388,9 +586,9 @@ static int l_split_decode(lua_State *L)
             lua_settop(L, 3);
             return fail(L, c, body, d.err ? d.err : "malformed element");
         }
-        lua_rawseti(L, 5, i);
+        lua_rawseti(L, 6, i);
         lua_pushlstring(L, s, (size_t)(c->p - s));
-        lua_rawseti(L, 4, i);
+        lua_rawseti(L, 5, i);
         skip_ws(c);
         if (c->p < c->end && *c->p == ',') {
             c->p++;

@@ -41,7 +41,8 @@ local Run = {}
 Run.__index = Run
 
 --- Prepares an import of `cart` (validated) with connector `conn` into db.
---- opts: { since = "YYYY-MM-DD[THH:MM:SSZ]", dry_run = bool, rules_dir = path, progress = fn }
+--- opts: { since = "YYYY-MM-DD[THH:MM:SSZ]", dry_run = bool, rules_dir = path, progress = fn,
+---         now = epoch seconds (the window's end; default the clock: for benchmarks and tests) }
 function M.new(db, cart, conn, opts)
   local list, err = rules.load_list(cart.rules, opts.rules_dir)
   if not list then return nil, err end
@@ -219,7 +220,7 @@ end
 function Run:run()
   local cart = self.cart
   local state = self.db:cart_get{ name = cart.name } or {}
-  local now = task.now()
+  local now = self.opts.now or task.now()
   local overlap = (cart.overlap_minutes or 5) * 60
   self.earliest = cart.earliest_order_date and time.iso_utc(cart.earliest_order_date)
   local since

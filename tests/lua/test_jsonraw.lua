@@ -43,6 +43,29 @@ T.eq(#rs, 2, "split_decode: raws")
 T.eq(rs[1], '{"id":1,"x":{"y":2}}', "split_decode: raw bytes")
 T.ok(ds[1].id == 1 and ds[1].x == nil and ds[2].id == 2, "split_decode: shaped docs")
 T.ok(jraw.split_decode('{"orders":[{"id":1},{"id":', "orders") == nil, "split_decode: truncated page refused")
+-- shapes are matched on the raw key bytes; an escaped key is decoded first
+local esc = jraw.decode('{"i\\u0064":5,"idx":6,"":7,"nested":{"a":{"b":1,"c":2}}}',
+  { id = true, [""] = true, nested = { a = { c = true } } })
+T.eq(esc.id, 5, "shape: an escaped key matches its decoded name")
+T.ok(esc.idx == nil, "shape: a longer key with the same start is not matched")
+T.eq(esc[""], 7, "shape: the empty key")
+T.ok(esc.nested.a.c == 2 and esc.nested.a.b == nil, "shape: three levels")
+local SH = { id = true }
+for i = 1, 3 do T.eq(jraw.decode('{"id":' .. i .. ',"x":1}', SH).id, i, "shape: compiled once, used again " .. i) end
+local wide = {}
+for i = 1, 300 do wide["k" .. i] = true end
+local okw, errw = pcall(jraw.decode, '{"k1":1}', wide)
+T.ok(not okw and tostring(errw):find("255 keys"), "shape: a level of more than 255 keys is refused")
+local okn, errn = pcall(jraw.decode, '{"a":1}', { [1] = true })
+T.ok(not okn and tostring(errn):find("keys must be strings"), "shape: non-string keys refused")
+local cyc = {}
+cyc.self = cyc
+local okc, errc = pcall(jraw.decode, '{"self":{}}', cyc)
+T.ok(not okc and tostring(errc):find("too deep"), "shape: a cyclic shape is refused, not looped on")
+T.eq(jraw.decode("-123456789012345678"), -123456789012345678, "decode: 18-digit negative integer")
+T.eq(jraw.decode("9223372036854775807"), math.maxinteger, "decode: the largest integer")
+T.eq(math.type(jraw.decode("92233720368547758070")), "float", "decode: beyond 64 bits is a float")
+
 for _, bad in ipairs{ "[1,", '{"a" 1}', '"abc', "tru", "[1] x", '{"a":"\\q"}' } do
   local v, e = jraw.decode(bad)
   T.ok(v == nil and type(e) == "string", "decode refuses " .. bad)
