@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "modules.h"
@@ -39,6 +40,16 @@ static const char *const migrations[] = {
     "CREATE TABLE customers(email TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, phone TEXT,"
     "  first_order_at TEXT, orders INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE products(sku TEXT PRIMARY KEY, name TEXT);",
+    /* 2: lines keyed by (order, line) in one b-tree instead of a table plus its key index; an
+     * order is unchanged when its raw bytes are (compared in SQL), so no raw hash is kept */
+    "CREATE TABLE order_lines_new(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  line_no INTEGER NOT NULL, sku TEXT, quantity INTEGER NOT NULL, price TEXT,"
+    "  unknown_sku INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(order_id, line_no)) WITHOUT ROWID;"
+    "INSERT INTO order_lines_new SELECT order_id, line_no, sku, quantity, price, unknown_sku FROM order_lines;"
+    "DROP TABLE order_lines;"
+    "ALTER TABLE order_lines_new RENAME TO order_lines;"
+    "CREATE INDEX order_lines_by_sku ON order_lines(sku);"
+    "ALTER TABLE orders DROP COLUMN raw_hash;",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -51,7 +62,9 @@ struct op {
     const char *sql;
 };
 
-#define NOW "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+/* cw_now(): the time of the current transaction (every row a page stores carries the same
+ * one, and the clock is read once per transaction, not per row), or the clock outside one. */
+#define NOW "cw_now()"
 
 static const struct op ops[] = {
     {"cart_get", ONE, "SELECT * FROM carts WHERE name = :name"},
@@ -64,18 +77,20 @@ static const struct op ops[] = {
     {"cart_finish_import", EXEC, "UPDATE carts SET last_import_at = " NOW ", last_summary = :summary,"
                                  " last_error = :error WHERE name = :name"},
     {"order_get", ONE, "SELECT id, cart, external_id, number, status, cart_status, created_at,"
-                       " updated_at, hold_rule, hold_reason, raw_hash FROM orders"
+                       " updated_at, hold_rule, hold_reason FROM orders"
                        " WHERE cart = :cart AND external_id = :external_id"},
+    /* same = 1 when the stored raw document has exactly these bytes */
+    {"order_raw_same", ONE, "SELECT raw = :raw AS same FROM orders WHERE id = :id"},
     {"order_insert", EXEC,
      "INSERT INTO orders(cart, external_id, number, status, cart_status, created_at, updated_at,"
-     " email, ship_code, hold_rule, hold_reason, doc, raw, raw_hash, imported_at, changed_at)"
+     " email, ship_code, hold_rule, hold_reason, doc, raw, imported_at, changed_at)"
      " VALUES(:cart, :external_id, :number, :status, :cart_status, :created_at, :updated_at,"
-     " :email, :ship_code, :hold_rule, :hold_reason, :doc, :raw, :raw_hash, " NOW ", " NOW ")"},
+     " :email, :ship_code, :hold_rule, :hold_reason, :doc, :raw, " NOW ", " NOW ")"},
     {"order_update", EXEC,
      "UPDATE orders SET number = :number, status = :status, cart_status = :cart_status,"
      " created_at = :created_at, updated_at = :updated_at, email = :email, ship_code = :ship_code,"
      " hold_rule = :hold_rule, hold_reason = :hold_reason, doc = :doc, raw = :raw,"
-     " raw_hash = :raw_hash, changed_at = " NOW " WHERE id = :id"},
+     " changed_at = " NOW " WHERE id = :id"},
     {"order_set_hold", EXEC, "UPDATE orders SET hold_rule = :hold_rule, hold_reason = :hold_reason,"
                              " changed_at = " NOW " WHERE id = :id"},
     {"order_lines_clear", EXEC, "DELETE FROM order_lines WHERE order_id = :order_id"},
@@ -92,14 +107,14 @@ static const struct op ops[] = {
      " AND (:since IS NULL OR updated_at >= :since)"
      " ORDER BY cart, created_at, id LIMIT coalesce(:limit, -1)"},
     {"orders_raw", ALL,
-     "SELECT id, cart, external_id, number, status, cart_status, hold_rule, hold_reason, doc, raw,"
-     " raw_hash FROM orders"
+     "SELECT id, cart, external_id, number, status, cart_status, hold_rule, hold_reason, doc, raw"
+     " FROM orders"
      " WHERE (:cart IS NULL OR cart = :cart) AND (:since IS NULL OR updated_at >= :since)"
      " AND id > :after ORDER BY id LIMIT :limit"},
     {"orders_count", ONE, "SELECT count(*) AS n, count(DISTINCT cart || ':' || external_id) AS distinct_n,"
                           " sum(hold_rule IS NOT NULL) AS held FROM orders WHERE (:cart IS NULL OR cart = :cart)"},
     {"orders_held_for_code", ALL,
-     "SELECT id, cart, external_id, status, cart_status, hold_rule, hold_reason, raw, raw_hash"
+     "SELECT id, cart, external_id, status, cart_status, hold_rule, hold_reason, raw"
      " FROM orders WHERE hold_rule = :rule AND coalesce(ship_code, '') = :code"
      " AND (:cart IS NULL OR cart = :cart)"},
     {"ship_map_set", EXEC, "INSERT INTO ship_methods(code, cart, method) VALUES(:code, coalesce(:cart, ''), :method)"
@@ -127,6 +142,7 @@ typedef struct {
     sqlite3_stmt *begin, *commit, *rollback;
     int in_tx, migrated;
     char *path;
+    char tx_now[32]; /* cw_now() inside a transaction */
 } store;
 
 /* ---- open, migrate, close ----------------------------------------------------------------- */
@@ -153,13 +169,13 @@ static int user_version(sqlite3 *db)
 }
 
 /* Applies each missing migration in its own transaction together with its version bump. */
-static int migrate(store *s, char *err, size_t errlen)
+static int migrate(store *s, int upto, char *err, size_t errlen)
 {
     int v = user_version(s->db);
     if (v < 0) return snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db)), -1;
     if (v > NMIGRATIONS)
         return snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, NMIGRATIONS), -1;
-    for (int i = v; i < NMIGRATIONS; i++) {
+    for (int i = v; i < upto; i++) {
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", i + 1);
         if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen)) return -1;
@@ -188,7 +204,32 @@ static void store_close(store *s)
     memset(s, 0, sizeof *s);
 }
 
-static int store_init(store *s, const char *path, char *err, size_t errlen)
+/* "2026-11-23T14:20:05.123Z" */
+static void format_now(char *buf, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* SQL cw_now() */
+static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc, (void)argv;
+    store *s = sqlite3_user_data(ctx);
+    if (s->in_tx && s->tx_now[0]) {
+        sqlite3_result_text(ctx, s->tx_now, -1, SQLITE_STATIC);
+        return;
+    }
+    char buf[32];
+    format_now(buf, sizeof buf);
+    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+static int store_init(store *s, const char *path, int upto, char *err, size_t errlen)
 {
     s->path = strdup(path);
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -196,11 +237,12 @@ static int store_init(store *s, const char *path, char *err, size_t errlen)
         return -1;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_create_function(s->db, "cw_now", 0, SQLITE_UTF8, s, sql_now, NULL, NULL);
     /* 64 KiB pages: an order row carries the cart's raw document (~8-12 KB), which on the
      * default 4 KiB pages spills into overflow chains; measured: half the insert CPU. The page
      * size only applies to a new database file. */
     if (exec_sql(s->db, "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON;", err, errlen) ||
-        migrate(s, err, errlen))
+        migrate(s, upto, err, errlen))
         return -1;
     for (int i = 0; i < NOPS; i++) {
         if (sqlite3_prepare_v3(s->db, ops[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL) != SQLITE_OK) {
@@ -267,31 +309,56 @@ static void push_row(lua_State *L, sqlite3_stmt *st)
     }
 }
 
-/* db:<op>(params) -> row | nil (ONE), {rows} (ALL), changes, last_id (EXEC); nil, err on failure */
-static int l_op(lua_State *L)
+/* Runs st once with the parameters of the table at t (0: none); pushes what the mode returns
+ * on success, or nil, err and returns 2 on failure; returns the number of rows otherwise. */
+static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
 {
-    store *s = check_db(L);
-    int idx = (int)lua_tointeger(L, lua_upvalueindex(1));
-    int t = lua_istable(L, 2) ? 2 : 0;
     sqlite3_stmt *st = s->stmts[idx];
     bind_params(L, st, t);
-    int rc, nrow = 0;
+    int rc;
+    *nrow = 0;
     if (ops[idx].mode == ALL) lua_newtable(L);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ops[idx].mode == ONE && nrow == 0) push_row(L, st);
+        if (ops[idx].mode == ONE && *nrow == 0) push_row(L, st);
         if (ops[idx].mode == ALL) {
             push_row(L, st);
-            lua_rawseti(L, -2, nrow + 1);
+            lua_rawseti(L, -2, *nrow + 1);
         }
-        nrow++;
+        (*nrow)++;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         lua_pushnil(L);
         lua_pushfstring(L, "store %s: %s", ops[idx].name, sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+/* db:<op>(params) -> row | nil (ONE), {rows} (ALL), changes, last_id (EXEC); nil, err on failure.
+ * An EXEC op given a list of parameter tables runs once per element, in order, and returns
+ * the total of changes and the last id (for the lines of an order, say). */
+static int l_op(lua_State *L)
+{
+    store *s = check_db(L);
+    int idx = (int)lua_tointeger(L, lua_upvalueindex(1));
+    int t = lua_istable(L, 2) ? 2 : 0, nrow;
+    if (t && ops[idx].mode == EXEC && lua_rawgeti(L, t, 1) == LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, t), changes = 0;
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, t, i) != LUA_TTABLE) return luaL_error(L, "store %s: element %d is not a table", ops[idx].name, (int)i);
+            if (run_op(L, s, idx, lua_gettop(L), &nrow)) return 2;
+            lua_pop(L, 1);
+            changes += sqlite3_changes(s->db);
+        }
+        lua_pushinteger(L, changes);
+        lua_pushinteger(L, sqlite3_last_insert_rowid(s->db));
         return 2;
     }
+    if (t) lua_settop(L, 2);
+    if (run_op(L, s, idx, t, &nrow)) return 2;
     if (ops[idx].mode == EXEC) {
         lua_pushinteger(L, sqlite3_changes(s->db));
         lua_pushinteger(L, sqlite3_last_insert_rowid(s->db));
@@ -321,6 +388,7 @@ static int l_transaction(lua_State *L)
         return 2;
     }
     s->in_tx = 1;
+    format_now(s->tx_now, sizeof s->tx_now);
     int base = 1;
     int st = lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0);
     if (st == LUA_OK && lua_isnil(L, base + 1) && lua_gettop(L) >= base + 2) {
@@ -361,15 +429,22 @@ static int l_close(lua_State *L)
     return 0;
 }
 
-/* store.open(path) -> db | nil, err */
+/* store.open(path [, {schema = N}]) -> db | nil, err. schema stops the migrations at version N
+ * (upgrade tests build an old database with it). */
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    int upto = NMIGRATIONS;
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "schema") != LUA_TNIL) {
+        upto = (int)luaL_checkinteger(L, -1);
+        luaL_argcheck(L, upto >= 1 && upto <= NMIGRATIONS, 2, "schema out of range");
+    }
+    lua_settop(L, 1);
     store *s = lua_newuserdatauv(L, sizeof *s, 0);
     memset(s, 0, sizeof *s);
     luaL_setmetatable(L, DB_MT);
     char err[512];
-    if (store_init(s, path, err, sizeof err)) {
+    if (store_init(s, path, upto, err, sizeof err)) {
         store_close(s);
         lua_pushnil(L);
         lua_pushstring(L, err);

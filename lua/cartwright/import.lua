@@ -93,14 +93,14 @@ end
 
 --- Stores one processed record (insert or update, lines, event, customer). Returns the
 --- outcome: "imported" | "updated".
-function M.store(db, cart_name, rec, raw, raw_hash, old)
+function M.store(db, cart_name, rec, raw, old)
   local o = rec.doc
   local row = {
     cart = cart_name, external_id = rec.external_id, number = o.number, status = o.status,
     cart_status = o.cart_status, created_at = o.created_at, updated_at = o.updated_at,
     email = o.customer and o.customer.email, ship_code = o.shipping and o.shipping.code,
     hold_rule = rec.hold and rec.hold.rule, hold_reason = rec.hold and rec.hold.reason,
-    doc = assert(json.encode(o)), raw = raw, raw_hash = raw_hash,
+    doc = assert(json.encode(o)), raw = raw,
   }
   local id, outcome
   if old then
@@ -122,9 +122,14 @@ function M.store(db, cart_name, rec, raw, raw_hash, old)
   if rec.hold and (not old or old.hold_rule ~= rec.hold.rule) then
     assert(db:order_event{ order_id = id, kind = "held", detail = rec.hold.reason })
   end
-  for i, line in ipairs(o.lines or {}) do
-    assert(db:order_line_add{ order_id = id, line_no = i, sku = line.sku, quantity = line.quantity or 0,
-                              price = line.price, unknown_sku = line.unknown_sku and 1 or 0 })
+  local lines, rows = o.lines, {}
+  if lines then
+    for i = 1, #lines do
+      local line = lines[i]
+      rows[i] = { order_id = id, line_no = i, sku = line.sku, quantity = line.quantity or 0,
+                  price = line.price, unknown_sku = line.unknown_sku and 1 or 0 }
+    end
+    if rows[1] then assert(db:order_line_add(rows)) end
   end
   return outcome
 end
@@ -166,8 +171,9 @@ function Run:one(doc, raw)
     st.unchanged = st.unchanged + 1
     return
   end
-  local hash = crypto.hex(crypto.sha256(raw))
-  if old and old.raw_hash == hash and (old.hold_rule or "") == (rec.hold and rec.hold.rule or "") then
+  -- unchanged: the same bytes from the cart (compared in SQL) and the same hold
+  if old and (old.hold_rule or "") == (rec.hold and rec.hold.rule or "")
+      and self.db:order_raw_same{ id = old.id, raw = raw }.same == 1 then
     st.unchanged = st.unchanged + 1
     return
   end
@@ -176,7 +182,7 @@ function Run:one(doc, raw)
     st[old and "updated" or "imported"] = st[old and "updated" or "imported"] + 1
     return
   end
-  local outcome = M.store(self.db, cart, rec, raw, hash, old)
+  local outcome = M.store(self.db, cart, rec, raw, old)
   st[outcome] = st[outcome] + 1
   if rec.hold then
     -- a broken rule or connector is the operator's problem: warn; an ordinary hold is data

@@ -46,9 +46,39 @@ T.ok(f ~= nil, "WAL mode: the write-ahead log exists while open")
 if f then f:close() end
 db:close()
 
--- a newer schema than we know is refused
+-- an EXEC op given a list runs once per element, in one call
+db = assert(store.open(path))
+local _, oid = assert(db:order_insert{ cart = "a", external_id = "1", doc = "{}", raw = "{}" })
+local n = assert(db:order_line_add{ { order_id = oid, line_no = 1, sku = "A", quantity = 1, unknown_sku = 0 },
+                                    { order_id = oid, line_no = 2, sku = "B", quantity = 2, unknown_sku = 0 } })
+T.eq(n, 2, "list: two lines in one call")
+local bad, berr = db:order_line_add{ { order_id = oid, line_no = 3, quantity = 1, unknown_sku = 0 }, { order_id = oid, line_no = 3, quantity = 1, unknown_sku = 0 } }
+T.ok(bad == nil and berr:find("order_line_add"), "list: a failing element is an error naming the op")
+T.eq(db:order_raw_same{ id = oid, raw = "{}" }.same, 1, "raw_same: the same bytes")
+T.eq(db:order_raw_same{ id = oid, raw = "{ }" }.same, 0, "raw_same: other bytes")
+db:close()
+
 local sqlite_cli = os.execute("command -v sqlite3 >/dev/null")
 if sqlite_cli then
+  -- a version 1 database keeps its orders and lines through migration 2
+  local old = dir .. "/v1.db"
+  local d1 = assert(store.open(old, { schema = 1 }))
+  T.eq(d1:schema_version(), 1, "schema option stops at version 1")
+  d1:close()
+  os.execute("sqlite3 " .. old .. [[ "INSERT INTO orders(id, cart, external_id, doc, raw, raw_hash, imported_at, changed_at)
+    VALUES(7, 'a', 'x', '{}', '{}', 'h', 't', 't');
+    INSERT INTO order_lines(order_id, line_no, sku, quantity, price) VALUES(7, 1, 'S1', 2, '1.00'), (7, 2, 'S2', 1, '2.00');"]])
+  local d2 = assert(store.open(old))
+  local v3, applied3 = d2:schema_version()
+  T.ok(v3 >= 2 and applied3 == v3 - 1, "upgrade applies the migrations after 1")
+  d2:close()
+  local p = io.popen("sqlite3 " .. old .. [[ "SELECT group_concat(order_id || ':' || line_no || ':' || sku || ':' || quantity, ' ') FROM order_lines;
+    SELECT count(*) FROM pragma_table_info('orders') WHERE name = 'raw_hash';"]])
+  local out = p:read("a")
+  p:close()
+  T.eq(out, "7:1:S1:2 7:2:S2:1\n0\n", "lines kept; raw_hash gone")
+
+  -- a newer schema than we know is refused
   os.execute("sqlite3 " .. path .. " 'PRAGMA user_version = 999'")
   local db3, e3 = store.open(path)
   T.ok(db3 == nil, "newer schema refused")

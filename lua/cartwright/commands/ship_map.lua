@@ -21,7 +21,7 @@ local function release(db, cfg, code, cart_filter)
       runs[row.cart] = run
     end
     local rec = run:process(json.decode(row.raw), row.raw)
-    importer.store(db, row.cart, rec, row.raw, row.raw_hash, row)
+    importer.store(db, row.cart, rec, row.raw, row)
     if not rec.hold or rec.hold.rule ~= RULE then released = released + 1 end
   end
   return released
