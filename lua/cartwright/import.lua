@@ -53,11 +53,20 @@ function M.new(db, cart, conn, opts)
     stats = { seen = 0, imported = 0, updated = 0, unchanged = 0, held = 0, skipped_status = 0,
               skipped_early = 0, pages = 0 },
   }, Run)
+  -- one lookup per code and page, not per order: Run:page empties r.methods when its
+  -- transaction starts, so a page sees the map as committed then (ship-map, which releases the
+  -- orders held so far, cannot commit in the middle of it)
+  r.methods = {}
   r.rule_ctx = {
     cart = rules.public_settings(cart, conn), connector = conn.name or cart.connector,
     ship_method = function(code)
-      local row = db:ship_map_get{ code = code, cart = cart.name }
-      return row and row.method or nil
+      local m = r.methods[code]
+      if m == nil then
+        local row = db:ship_map_get{ code = code, cart = cart.name }
+        m = row and row.method or false
+        r.methods[code] = m
+      end
+      return m or nil
     end,
   }
   return r
@@ -204,6 +213,7 @@ function Run:page(raws, docs)
   st.pages = st.pages + 1
   local times = {}
   local ok, err = self.db:transaction(function()
+    self.methods = {}
     for i = 1, #raws do
       self:one(docs[i], raws[i])
       local d = docs[i]
