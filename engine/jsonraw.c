@@ -3,6 +3,7 @@
  * the parts of a document a connector asks for (a "shape"), skipping the rest at scan speed.
  * Uses lua only. */
 #include <errno.h>
+#include <math.h>
 #include <lauxlib.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -600,9 +601,209 @@ static int l_split_decode(lua_State *L)
     }
 }
 
+
+/* ---- encoding ------------------------------------------------------------------------------ */
+
+/* The output grows in a userdata kept at a fixed stack slot, so an error (a bad value, out of
+ * memory) leaves nothing to free. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int slot;
+} obuf;
+
+static void ob_grow(lua_State *L, obuf *b, size_t need)
+{
+    size_t cap = b->cap;
+    while (cap - b->n < need) cap *= 2;
+    char *np = lua_newuserdatauv(L, cap, 0);
+    memcpy(np, b->p, b->n);
+    lua_replace(L, b->slot);
+    b->p = np, b->cap = cap;
+}
+
+static inline void ob_add(lua_State *L, obuf *b, const char *s, size_t len)
+{
+    if (b->cap - b->n < len) ob_grow(L, b, len);
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+}
+
+/* Bytes that need an escape in a JSON string: controls, '"' and '\\'. */
+static const unsigned char needs_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1,
+};
+
+/* The first byte of [p, end) that needs an escape, or end; eight bytes at a time. */
+static const char *find_escape(const char *p, const char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        uint64_t q = v ^ 0x2222222222222222ULL, b = v ^ 0x5c5c5c5c5c5c5c5cULL;
+        /* zero bytes of q and b, and bytes of v below 0x20; the lowest flag is exact */
+        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - 0x2020202020202020ULL) & ~v)) & highs;
+        if (hit) return p + (__builtin_ctzll(hit) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !needs_escape[(unsigned char)*p]) p++;
+    return p;
+}
+
+static void encode_string(lua_State *L, obuf *b, const char *s, size_t len)
+{
+    const char *end = s + len;
+    if (b->cap - b->n < len + 2) ob_grow(L, b, len + 2);
+    b->p[b->n++] = '"';
+    for (;;) {
+        const char *q = find_escape(s, end);
+        ob_add(L, b, s, (size_t)(q - s));
+        if (q == end) break;
+        unsigned char ch = (unsigned char)*q;
+        char esc[8];
+        size_t el = 2;
+        esc[0] = '\\';
+        switch (ch) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        default: el = (size_t)snprintf(esc, sizeof esc, "\\u%04x", ch);
+        }
+        ob_add(L, b, esc, el);
+        s = q + 1;
+    }
+    ob_add(L, b, "\"", 1);
+}
+
+static void encode_number(lua_State *L, obuf *b, int idx)
+{
+    char num[64];
+    int n;
+    if (lua_isinteger(L, idx)) {
+        lua_Integer v = lua_tointeger(L, idx);
+        if (v >= 0 && v < 10) { /* quantities, flags: the common case */
+            char d = (char)('0' + v);
+            ob_add(L, b, &d, 1);
+            return;
+        }
+        n = snprintf(num, sizeof num, LUA_INTEGER_FMT, v);
+    } else {
+        lua_Number v = lua_tonumber(L, idx);
+        if (v != v || v == (lua_Number)HUGE_VAL || v == -(lua_Number)HUGE_VAL)
+            luaL_error(L, "jsonraw.encode: cannot encode NaN or infinity");
+        n = snprintf(num, sizeof num, "%.14g", (double)v); /* as cjson */
+    }
+    ob_add(L, b, num, (size_t)n);
+}
+
+/* A table is an array when its keys are exactly 1..n (n > 0); an empty table is an object,
+ * as cjson encodes it. Returns n, or 0 for an object. */
+static lua_Integer array_length(lua_State *L, int t)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, t), count = 0;
+    if (n == 0) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+            lua_pop(L, 1);
+            return 0;
+        }
+        count++;
+    }
+    return count == n ? n : 0;
+}
+
+static void encode_value(lua_State *L, obuf *b, int idx, int depth);
+
+static void encode_table(lua_State *L, obuf *b, int t, int depth)
+{
+    if (depth > MAX_DEPTH) luaL_error(L, "jsonraw.encode: nested too deep (a cycle?)");
+    luaL_checkstack(L, 4, "jsonraw.encode");
+    lua_Integer n = array_length(L, t);
+    if (n > 0) {
+        ob_add(L, b, "[", 1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (i > 1) ob_add(L, b, ",", 1);
+            lua_rawgeti(L, t, i);
+            encode_value(L, b, lua_gettop(L), depth + 1);
+            lua_pop(L, 1);
+        }
+        ob_add(L, b, "]", 1);
+        return;
+    }
+    ob_add(L, b, "{", 1);
+    int first = 1;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (!first) ob_add(L, b, ",", 1);
+        first = 0;
+        int kt = lua_type(L, -2);
+        if (kt == LUA_TSTRING) {
+            size_t klen;
+            const char *k = lua_tolstring(L, -2, &klen);
+            encode_string(L, b, k, klen);
+        } else if (kt == LUA_TNUMBER) {
+            ob_add(L, b, "\"", 1);
+            encode_number(L, b, lua_gettop(L) - 1);
+            ob_add(L, b, "\"", 1);
+        } else {
+            luaL_error(L, "jsonraw.encode: cannot encode a %s key", lua_typename(L, kt));
+        }
+        ob_add(L, b, ":", 1);
+        encode_value(L, b, lua_gettop(L), depth + 1);
+        lua_pop(L, 1);
+    }
+    ob_add(L, b, "}", 1);
+}
+
+static void encode_value(lua_State *L, obuf *b, int idx, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        encode_string(L, b, s, len);
+        break;
+    }
+    case LUA_TNUMBER: encode_number(L, b, idx); break;
+    case LUA_TBOOLEAN: lua_toboolean(L, idx) ? ob_add(L, b, "true", 4) : ob_add(L, b, "false", 5); break;
+    case LUA_TTABLE: encode_table(L, b, idx, depth); break;
+    case LUA_TNIL: ob_add(L, b, "null", 4); break;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) { /* cjson.null */
+            ob_add(L, b, "null", 4);
+            break;
+        }
+        /* fall through */
+    default: luaL_error(L, "jsonraw.encode: cannot encode a %s", luaL_typename(L, idx));
+    }
+}
+
+/* jsonraw.encode(value) -> json. Raises on what JSON cannot hold (functions, NaN, cycles).
+ * Like cjson: null is cjson.null, an empty table is {}, an array has keys exactly 1..n.
+ * Unlike cjson: integers keep every digit, '/' is not escaped. */
+static int l_encode(lua_State *L)
+{
+    lua_settop(L, 1);
+    obuf b = {lua_newuserdatauv(L, 4096, 0), 0, 4096, 2};
+    encode_value(L, &b, 1, 0);
+    lua_pushlstring(L, b.p, b.n);
+    return 1;
+}
+
 int jsonraw_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"array", l_array}, {"decode", l_decode}, {"split_decode", l_split_decode},
+                                   {"encode", l_encode},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

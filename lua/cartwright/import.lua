@@ -1,7 +1,7 @@
 -- Orders in: pages through a cart's orders changed in a window, normalizes each, runs the
 -- merchant's rules and stores it once. Each page is stored in one transaction; the watermark
 -- moves in the same transaction as the orders it covers and never passes an order not stored.
-local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
 local crypto = require "cartwright.crypto"
 local task = require "cartwright.task"
 local log = require "cartwright.log"
@@ -109,7 +109,7 @@ function M.store(db, cart_name, rec, raw, old)
     cart_status = o.cart_status, created_at = o.created_at, updated_at = o.updated_at,
     email = o.customer and o.customer.email, ship_code = o.shipping and o.shipping.code,
     hold_rule = rec.hold and rec.hold.rule, hold_reason = rec.hold and rec.hold.reason,
-    doc = assert(json.encode(o)), raw = raw,
+    doc = jraw.encode(o), raw = raw,
   }
   local id, outcome
   if old then

@@ -21,12 +21,37 @@ local function same(a, b)
   for k in pairs(b) do if a[k] == nil then return false end end
   return true
 end
-local agree = 0
+local agree, round = 0, 0
+local conn = require "connectors.shopify"
 for _, rec in ipairs(sim.records) do
   if same(jraw.decode(rec.json), json.decode(rec.json)) then agree = agree + 1 end
+  local order = conn.normalize({}, jraw.decode(rec.json, conn.order_shape))
+  if same(json.decode(jraw.encode(order)), json.decode(json.encode(order))) then round = round + 1 end
 end
 sim:close()
 T.eq(agree, 30, "decode: same values as cjson for 30 Shopify orders")
+T.eq(round, 30, "encode: 30 normalized orders read back by cjson as cjson's own encoding")
+
+-- encode
+T.eq(jraw.encode{ 1, 2, "x" }, '[1,2,"x"]', "encode: an array")
+T.eq(jraw.encode{}, "{}", "encode: an empty table is an object, as cjson")
+T.eq(jraw.encode{ a = json.null }, '{"a":null}', "encode: cjson.null")
+T.match(jraw.encode{ [1] = 1, [3] = 3 }, '^{', "encode: a sparse table is an object")
+T.eq(jraw.encode("a\"b\\c\n\1/é"), '"a\\"b\\\\c\\n\\u0001/é"', "encode: escapes, UTF-8 kept, / plain")
+T.eq(jraw.encode(9007199254740993), "9007199254740993", "encode: integers keep every digit")
+T.eq(jraw.encode(0.1), "0.1", "encode: floats as cjson")
+T.eq(jraw.encode(true), "true", "encode: booleans")
+local ok1, e1 = pcall(jraw.encode, { f = print })
+T.ok(not ok1 and tostring(e1):find("cannot encode a function"), "encode: a function is refused")
+local ok2, e2 = pcall(jraw.encode, 0 / 0)
+T.ok(not ok2 and tostring(e2):find("NaN"), "encode: NaN refused")
+local loop = {}
+loop.me = loop
+local ok3, e3 = pcall(jraw.encode, loop)
+T.ok(not ok3 and tostring(e3):find("too deep"), "encode: a cycle is refused")
+local big = {}
+for i = 1, 20000 do big[i] = { sku = "SKU-" .. i, q = i } end
+T.eq(#json.decode(jraw.encode(big)), 20000, "encode: a large value grows the buffer")
 
 T.eq(jraw.decode('"a\\u00e9\\ud83d\\ude00\\n\\t\\/"'), "aé😀\n\t/", "decode: escapes and surrogate pairs")
 T.eq(math.type(jraw.decode("5120000181895")), "integer", "decode: integers stay integers")
