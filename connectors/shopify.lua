@@ -126,6 +126,7 @@ local function fetch_orders(ctx, q, on_page)
     if got.next then
       page = page + 1
       pending = fetch_page(ctx, got.next, page)
+      task.yield() -- the request goes out now, and the cart answers while this page is stored
     end
     if #got.raws > 0 then
       local stored, perr = on_page(got.raws, got.docs)

@@ -341,6 +341,10 @@ http_transfer *http_client_start(http_client *c, const http_request *req, http_d
         http_transfer_free(x);
         return NULL;
     }
+    /* Start now rather than on the next loop turn: on a kept-alive connection the request is
+     * on the wire before the caller goes back to work (a connector fetching the next page
+     * while it stores this one). Finished transfers are only queued for their tasks here. */
+    socket_action(c, CURL_SOCKET_TIMEOUT, 0);
     return x;
 }
 

@@ -454,6 +454,14 @@ static int l_sleep(lua_State *L)
     return rt_yield(L, &op->base);
 }
 
+/* task.yield(): lets every task that is ready run once, then goes on (a task that has just
+ * spawned another lets it start its I/O before a long stretch of work). */
+static int l_yield(lua_State *L)
+{
+    rt_check_task(L, "task.yield");
+    return lua_yield(L, 0);
+}
+
 /* task.now() -> seconds since the epoch (float) */
 static int l_now(lua_State *L)
 {
@@ -551,7 +559,7 @@ int task_open(lua_State *L)
 {
     static const luaL_Reg handle_methods[] = {{"wait", l_wait}, {"done", l_done}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
-        {"spawn", l_spawn},   {"sleep", l_sleep},     {"now", l_now},
+        {"spawn", l_spawn},   {"sleep", l_sleep},     {"yield", l_yield},     {"now", l_now},
         {"monotonic", l_monotonic}, {"cpu", l_cpu},   {"memory", l_memory},
         {"current", l_current}, {"limited_call", l_limited_call}, {"on_reload", l_on_reload},
         {NULL, NULL}};

@@ -52,6 +52,40 @@ local y2 = task.spawn(function() for i = 1, 3 do steps[#steps + 1] = "z" .. i; c
 y1:wait(); y2:wait()
 T.eq(table.concat(steps, ","), "y1,z1,y2,z2,y3,z3", "bare yield is a cooperative switch")
 
+-- task.yield: a task just spawned runs (and starts its I/O) before the spawner goes on
+local order = {}
+local child = task.spawn(function() order[#order + 1] = "child started" end)
+task.yield()
+order[#order + 1] = "parent after yield"
+child:wait()
+T.eq(table.concat(order, ","), "child started,parent after yield", "task.yield lets a spawned task start")
+local okyield, erryield = coroutine.wrap(function() return pcall(task.yield) end)()
+T.ok(not okyield and tostring(erryield):find("task.yield: must be called from a task"), "task.yield outside a task refused")
+
+-- a request made by a task is on the wire before that task parks: a simulator in another
+-- process answers it while this process is still busy and has not gone back to the loop
+local http = require "cartwright.http"
+local sim = T.sim("shopify", { "--orders", "1" })
+local shop = { url = sim.url .. "/admin/api/2025-01/shop.json", headers = { ["X-Shopify-Access-Token"] = "shpat_test" } }
+assert(http.request(shop)) -- a kept-alive connection, as between the pages of an import
+local req = task.spawn(function()
+  return http.request(shop)
+end)
+task.yield() -- the request task runs once: its request is written now
+-- busy without the loop (a blocking child process), as an import storing a page
+local dir = T.tmpdir()
+T.write(dir .. "/stats.lua", [[
+local http = require "cartwright.http"
+local r = http.request{ url = "]] .. sim.url .. [[/_sim/stats" }
+print(r and r.body)
+]])
+local _, out = T.cw{ "run", dir .. "/stats.lua" }
+T.match(out, '"requests":2[,}]', "the cart had the request before the spawner yielded to the loop")
+local okr, res = req:wait()
+T.ok(okr and res and res.status == 200, "and the answer arrives")
+sim.stop()
+os.execute("rm -rf " .. dir)
+
 -- I/O from a coroutine that is not a task is refused with a clear message
 local co = coroutine.wrap(function() return pcall(task.sleep, 0) end)
 local okc, errc = co()
