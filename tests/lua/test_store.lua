@@ -56,6 +56,12 @@ local bad, berr = db:order_line_add{ { order_id = oid, line_no = 3, quantity = 1
 T.ok(bad == nil and berr:find("order_line_add"), "list: a failing element is an error naming the op")
 T.eq(db:order_raw_same{ id = oid, raw = "{}" }.same, 1, "raw_same: the same bytes")
 T.eq(db:order_raw_same{ id = oid, raw = "{ }" }.same, 0, "raw_same: other bytes")
+assert(db:customer_seen{ email = "ann@example.com", first_name = "Ann", created_at = "2026-01-01T00:00:00Z" })
+assert(db:customer_seen{ email = "ann@example.com", last_name = "Lee", created_at = "2026-02-01T00:00:00Z" })
+assert(db:customer_seen{ email = "ann@example.com", created_at = "2025-12-24T00:00:00Z" }) -- an older order read late
+local ann = db:customer_get{ email = "ann@example.com" }
+T.ok(ann.orders == 3 and ann.first_name == "Ann" and ann.last_name == "Lee"
+  and ann.first_order_at == "2025-12-24T00:00:00Z", "customers: one row per email, counts and names merged, earliest order kept")
 db:close()
 
 local sqlite_cli = os.execute("command -v sqlite3 >/dev/null")
@@ -67,10 +73,13 @@ if sqlite_cli then
   d1:close()
   os.execute("sqlite3 " .. old .. [[ "INSERT INTO orders(id, cart, external_id, doc, raw, raw_hash, imported_at, changed_at)
     VALUES(7, 'a', 'x', '{}', '{}', 'h', 't', 't');
-    INSERT INTO order_lines(order_id, line_no, sku, quantity, price) VALUES(7, 1, 'S1', 2, '1.00'), (7, 2, 'S2', 1, '2.00');"]])
+    INSERT INTO order_lines(order_id, line_no, sku, quantity, price) VALUES(7, 1, 'S1', 2, '1.00'), (7, 2, 'S2', 1, '2.00');
+    INSERT INTO customers(email, first_name, orders) VALUES('bo@example.com', 'Bo', 3);"]])
   local d2 = assert(store.open(old))
   local v3, applied3 = d2:schema_version()
   T.ok(v3 >= 2 and applied3 == v3 - 1, "upgrade applies the migrations after 1")
+  local bo = d2:customer_get{ email = "bo@example.com" }
+  T.ok(bo and bo.first_name == "Bo" and bo.orders == 3, "customers kept")
   d2:close()
   local p = io.popen("sqlite3 " .. old .. [[ "SELECT group_concat(order_id || ':' || line_no || ':' || sku || ':' || quantity, ' ') FROM order_lines;
     SELECT count(*) FROM pragma_table_info('orders') WHERE name = 'raw_hash';"]])
