@@ -40,6 +40,16 @@ static int l_info(lua_State *L) { return emit(L, LOG_INFO); }
 static int l_warn(lua_State *L) { return emit(L, LOG_WARN); }
 static int l_error(lua_State *L) { return emit(L, LOG_ERROR); }
 
+/* log.enabled(level) -> boolean: whether lines of that level are written ("debug" | "info" |
+ * "warn" | "error"), so a hot path builds a field table only when it will be used */
+static int l_enabled(lua_State *L)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error", NULL};
+    static const enum log_level levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
+    lua_pushboolean(L, log_enabled(levels[luaL_checkoption(L, 1, NULL, names)]));
+    return 1;
+}
+
 /* log.secret(value): never print this value (tokens, passwords) */
 static int l_secret(lua_State *L)
 {
@@ -58,6 +68,7 @@ int logmod_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"debug", l_debug}, {"info", l_info}, {"warn", l_warn},
                                    {"error", l_error}, {"secret", l_secret}, {"isatty", l_isatty},
+                                   {"enabled", l_enabled},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     return 1;

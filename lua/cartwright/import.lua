@@ -49,7 +49,7 @@ function M.new(db, cart, conn, opts)
   local r = setmetatable({
     db = db, cart = cart, conn = conn, opts = opts, rules = list,
     ctx = context.new(cart, conn),
-    statuses = set(cart.download_statuses),
+    statuses = set(cart.download_statuses), log_debug = log.enabled("debug"),
     stats = { seen = 0, imported = 0, updated = 0, unchanged = 0, held = 0, skipped_status = 0,
               skipped_early = 0, pages = 0 },
   }, Run)
@@ -111,17 +111,17 @@ function M.store(db, cart_name, rec, raw, old)
     hold_rule = rec.hold and rec.hold.rule, hold_reason = rec.hold and rec.hold.reason,
     doc = jraw.encode(o), raw = raw,
   }
-  local id, outcome
+  local id, outcome, event
   if old then
     row.id = old.id
     assert(db:order_update(row))
     id, outcome = old.id, "updated"
     assert(db:order_lines_clear{ order_id = id })
-    assert(db:order_event{ order_id = id, kind = "updated", detail = change_detail(old, rec) })
+    event = { order_id = id, kind = "updated", detail = change_detail(old, rec) }
   else
     local _, last = assert(db:order_insert(row))
     id, outcome = last, "imported"
-    assert(db:order_event{ order_id = id, kind = "imported", detail = o.cart_status })
+    event = { order_id = id, kind = "imported", detail = o.cart_status }
     local c = o.customer
     if c and c.email then
       assert(db:customer_seen{ email = c.email:lower(), first_name = c.first_name, last_name = c.last_name,
@@ -129,7 +129,9 @@ function M.store(db, cart_name, rec, raw, old)
     end
   end
   if rec.hold and (not old or old.hold_rule ~= rec.hold.rule) then
-    assert(db:order_event{ order_id = id, kind = "held", detail = rec.hold.reason })
+    assert(db:order_event{ event, { order_id = id, kind = "held", detail = rec.hold.reason } })
+  else
+    assert(db:order_event(event))
   end
   local lines, rows = o.lines, {}
   if lines then
@@ -196,8 +198,10 @@ function Run:one(doc, raw)
   if rec.hold then
     -- a broken rule or connector is the operator's problem: warn; an ordinary hold is data
     local broken = rec.hold.rule == "normalize" or rec.hold.reason:find("%] error: ")
-    log[broken and "warn" or "debug"]("order held", { cart = cart, order = rec.external_id, rule = rec.hold.rule,
-                                                      reason = rec.hold.reason })
+    if broken or self.log_debug then
+      log[broken and "warn" or "debug"]("order held", { cart = cart, order = rec.external_id, rule = rec.hold.rule,
+                                                        reason = rec.hold.reason })
+    end
   end
 end
 
