@@ -10,19 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "log.h"
 #include "modules.h"
 
-#define HOOK_STEP 1000 /* instructions between two budget checks */
 #define SPARE_THREAD "cartwright.spare_thread"
-
-/* An instruction budget for one run of Lua code: a task slice or a sandbox.call. */
-struct frame {
-    lua_State *L;
-    long long left, limit;
-    int killing;
-    struct frame *up;
-};
 
 struct task {
     rt *r;
@@ -50,7 +42,7 @@ struct rt {
     size_t mem, mem_max;
     int mem_exceeded;
     long long max_instructions;
-    struct frame *frame;
+    budget *budget;
     char *home;
 };
 
@@ -82,47 +74,7 @@ rt *rt_from_lua(lua_State *L)
     return ud;
 }
 
-/* ---- instruction budget ------------------------------------------------------------------ */
-
-/* Once a budget is spent the hook fires on every instruction, so a pcall in the script
- * cannot swallow the kill: the next instruction after it raises again. */
-static void instr_hook(lua_State *L, lua_Debug *ar)
-{
-    rt *r = rt_from_lua(L);
-    struct frame *f = r->frame;
-    if (!f) return;
-    if (!f->killing) {
-        f->left -= HOOK_STEP;
-        if (f->left >= 0) return;
-        f->killing = 1;
-        lua_sethook(f->L, instr_hook, LUA_MASKCOUNT, 1);
-    }
-    if (L != f->L) lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
-    /* luaL_where cannot see the line from inside a hook: ask the hook's own record */
-    lua_getinfo(L, "Sl", ar);
-    if (ar->currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction limit exceeded (%I instructions without yielding)",
-                        ar->short_src, ar->currentline, (lua_Integer)f->limit);
-    else
-        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
-    lua_error(L); /* not luaL_error: its position prefix would name the caller, not the loop */
-}
-
-static void frame_push(rt *r, struct frame *f, lua_State *L, long long limit)
-{
-    f->L = L;
-    f->left = f->limit = limit;
-    f->killing = 0;
-    f->up = r->frame;
-    r->frame = f;
-    lua_sethook(L, instr_hook, LUA_MASKCOUNT, HOOK_STEP);
-}
-
-static void frame_pop(rt *r, struct frame *f)
-{
-    r->frame = f->up;
-    if (f->killing) lua_sethook(f->L, instr_hook, LUA_MASKCOUNT, HOOK_STEP);
-}
+static budget *budget_of_state(lua_State *L) { return rt_from_lua(L)->budget; }
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -250,11 +202,11 @@ static void task_finish(task *t, int ok, int nres)
 static void task_resume(task *t, int nargs)
 {
     rt *r = t->r;
-    struct frame f;
+    budget_frame f;
     int nres = 0;
-    frame_push(r, &f, t->L, r->max_instructions);
+    budget_push(r->budget, &f, t->L, r->max_instructions);
     int st = lua_resume(t->L, NULL, nargs, &nres);
-    frame_pop(r, &f);
+    budget_pop(r->budget, &f);
     if (st == LUA_YIELD) {
         lua_pop(t->L, nres);
         if (!t->op) ready_push(t); /* a bare coroutine.yield(): let the others run */
@@ -523,11 +475,11 @@ static int l_limited_call(lua_State *L)
     }
     lua_insert(L, 1); /* stack: co, limit, fn, args... */
     lua_xmove(L, co, nargs + 1);
-    struct frame f;
+    budget_frame f;
     int nres = 0;
-    frame_push(r, &f, co, limit > 0 ? limit : 1);
+    budget_push(r->budget, &f, co, limit > 0 ? limit : 1);
     int st = lua_resume(co, L, nargs, &nres);
-    frame_pop(r, &f);
+    budget_pop(r->budget, &f);
     lua_settop(L, 1); /* stack: co */
     if (st == LUA_OK) {
         luaL_checkstack(L, nres + 1, "results");
@@ -586,12 +538,14 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     r->home = strdup(opt && opt->home ? opt->home : ".");
     r->ready_ev = event_new(base, -1, 0, ready_cb, r);
     r->L = lua_newstate(rt_alloc, r);
-    if (!r->L || !r->ready_ev || !r->home) {
+    r->budget = budget_new();
+    if (!r->L || !r->ready_ev || !r->home || !r->budget) {
         rt_free(r);
         return NULL;
     }
     *(task **)lua_getextraspace(r->L) = NULL;
     luaL_openlibs(r->L);
+    budget_open_coroutines(r->L, budget_of_state);
     modules_register(r->L);
     return r;
 }
@@ -626,6 +580,7 @@ int rt_free(rt *r)
     }
     int unobserved = r->unobserved;
     if (r->ready_ev) event_free(r->ready_ev);
+    budget_free(r->budget);
     free(r->home);
     free(r);
     return unobserved;

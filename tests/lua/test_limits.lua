@@ -19,6 +19,33 @@ ok, err = task.limited_call(1000000, function()
 end)
 T.ok(not ok, "a coroutine inside cannot escape the budget")
 
+-- the count hook is armed by a CPU-time watchdog only on code that runs long: a short call
+-- runs without it, a long one gets it (and is counted from then on)
+local okh, hook = task.limited_call(1000000, function() return debug.gethook() end)
+T.ok(okh and hook == nil, "a short call runs without the count hook")
+local okl, lhook, _, lcount = task.limited_call(1e12, function()
+  local t0 = os.clock()
+  while os.clock() - t0 < 0.3 do end
+  return debug.gethook()
+end)
+T.ok(okl and lhook ~= nil and lcount == 1000, "a call running 0.3 s of CPU has been armed", tostring(lcount))
+T.ok(debug.gethook() == nil, "the caller is not armed by its callee's run")
+
+-- coroutine.resume / wrap keep Lua's behaviour (they are replaced to tell the watchdog which
+-- thread runs)
+local gen = coroutine.wrap(function(a) local b = coroutine.yield(a + 1); return b * 2 end)
+T.eq(gen(1), 2, "wrap: yields a value")
+T.eq(gen(5), 10, "wrap: returns the last value")
+local co2 = coroutine.create(function() error("inner boom") end)
+local okc, errc = coroutine.resume(co2)
+T.ok(okc == false and tostring(errc):find("inner boom"), "resume: false + error")
+T.eq(coroutine.status(co2), "dead", "resume: the coroutine is dead after its error")
+local okw, errw = pcall(coroutine.wrap(function() error("wrapped boom") end))
+T.ok(not okw and tostring(errw):find("wrapped boom"), "wrap: the error reaches the caller")
+T.ok(select(2, coroutine.resume(co2)):find("dead coroutine"), "resume: a dead coroutine says so")
+local okx, errx = pcall(coroutine.resume, 42)
+T.ok(not okx and tostring(errx):find("coroutine expected"), "resume: a non-coroutine is refused")
+
 local ok2, v = task.limited_call(1000000, function(a, b) return a + b end, 2, 3)
 T.ok(ok2 and v == 5, "a short function returns its results")
 -- the caller still runs normally afterwards
@@ -31,6 +58,10 @@ T.write(dir .. "/loop.lua", "local x = 0\nwhile true do x = x + 1 end\n")
 local code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/loop.lua" }
 T.eq(code, 1, "run: endless script exits 1")
 T.match(stderr, "loop%.lua:2: instruction limit exceeded", "run: message names file:line")
+T.write(dir .. "/coloop.lua", "local co = coroutine.wrap(function()\n  local x = 0\n  while true do x = x + 1 end\nend)\nco()\n")
+code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/coloop.lua" }
+T.eq(code, 1, "run: an endless loop in a coroutine exits 1")
+T.match(stderr, "coloop%.lua:3: instruction limit exceeded", "run: in a coroutine too, file:line of the loop")
 
 T.write(dir .. "/bomb.lua", "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end\n")
 code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb.lua" }

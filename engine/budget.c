@@ -1,0 +1,209 @@
+/* budget: instruction budgets for Lua code. A budget is counted by an instruction-count hook,
+ * but any count hook makes Lua 5.4 stop at every instruction (luaG_traceexec: about twice the
+ * interpreter's own cost; 9 % of all the instructions of an import). So the hook is armed by a
+ * watchdog: SIGPROF every WATCH_MS of CPU time, and a run still going at two ticks in a row gets
+ * the hook on the thread running at that moment; from then on its instructions are counted.
+ * Code that returns or yields within a tick never pays for the hook; a runaway loop is stopped
+ * WATCH_MS..2*WATCH_MS of CPU plus its budget after it started. lua_sethook is meant to be
+ * called from a signal handler (lua.c stops a script on SIGINT the same way).
+ * To arm the right thread the watchdog must know which one runs: tasks and limited calls say
+ * so through budget_push/pop, and coroutine.resume/wrap are replaced by versions that do.
+ * Uses lua. */
+#include "budget.h"
+
+#include <lauxlib.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define HOOK_STEP 1000 /* instructions between two budget checks once armed */
+#define WATCH_MS 50
+
+struct budget {
+    budget_frame *frame;         /* innermost budgeted run */
+    lua_State *volatile running; /* the thread running now, or NULL */
+    volatile sig_atomic_t switches, seen;
+    struct sigaction old_action;
+};
+
+static budget *volatile watched; /* the process's budget, for the signal handler */
+
+/* ---- the hook ---------------------------------------------------------------------------- */
+
+static budget *(*budget_of)(lua_State *L);
+
+/* Once a budget is spent the hook fires on every instruction, so a pcall in the script cannot
+ * swallow the kill: the next instruction after it raises again. */
+static void instr_hook(lua_State *L, lua_Debug *ar)
+{
+    budget *b = budget_of ? budget_of(L) : NULL;
+    budget_frame *f = b ? b->frame : NULL;
+    if (!f) return;
+    if (!f->killing) {
+        f->left -= HOOK_STEP;
+        if (f->left >= 0) return;
+        f->killing = 1;
+        lua_sethook(f->L, instr_hook, LUA_MASKCOUNT, 1);
+    }
+    if (L != f->L) lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
+    /* luaL_where cannot see the line from inside a hook: ask the hook's own record */
+    lua_getinfo(L, "Sl", ar);
+    if (ar->currentline > 0)
+        lua_pushfstring(L, "%s:%d: instruction limit exceeded (%I instructions without yielding)",
+                        ar->short_src, ar->currentline, (lua_Integer)f->limit);
+    else
+        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+    lua_error(L); /* not luaL_error: its position prefix would name the caller, not the loop */
+}
+
+/* ---- the watchdog ------------------------------------------------------------------------- */
+
+static void on_tick(int sig)
+{
+    (void)sig;
+    budget *b = watched;
+    if (!b) return;
+    lua_State *L = b->running;
+    if (L && b->frame && b->seen == b->switches && !(lua_gethookmask(L) & LUA_MASKCOUNT))
+        lua_sethook(L, instr_hook, LUA_MASKCOUNT, HOOK_STEP);
+    b->seen = b->switches;
+}
+
+static void set_running(budget *b, lua_State *L)
+{
+    b->running = L;
+    b->switches++;
+}
+
+budget *budget_new(void)
+{
+    budget *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_tick;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPROF, &sa, &b->old_action);
+    watched = b;
+    struct itimerval it = {{0, WATCH_MS * 1000}, {0, WATCH_MS * 1000}};
+    setitimer(ITIMER_PROF, &it, NULL);
+    return b;
+}
+
+void budget_free(budget *b)
+{
+    if (!b) return;
+    struct itimerval off;
+    memset(&off, 0, sizeof off);
+    setitimer(ITIMER_PROF, &off, NULL);
+    watched = NULL;
+    sigaction(SIGPROF, &b->old_action, NULL);
+    free(b);
+}
+
+void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit)
+{
+    f->L = L;
+    f->left = f->limit = limit;
+    f->killing = 0;
+    f->up = b->frame;
+    f->outer = b->running;
+    lua_sethook(L, NULL, 0, 0); /* a fresh budget: unarmed until the watchdog sees it run long */
+    b->frame = f;
+    set_running(b, L);
+}
+
+void budget_pop(budget *b, budget_frame *f)
+{
+    b->frame = f->up;
+    lua_sethook(f->L, NULL, 0, 0);
+    set_running(b, f->outer);
+}
+
+/* ---- coroutine.resume and coroutine.wrap -------------------------------------------------- */
+
+/* Resumes co with narg values from L; returns the number of results moved to L, or -1 with the
+ * error on L's top (as lcorolib's auxresume does). */
+static int resume(lua_State *L, lua_State *co, int narg)
+{
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    budget *b = budget_of(L);
+    lua_State *outer = b ? b->running : NULL;
+    lua_xmove(L, co, narg);
+    if (b) set_running(b, co);
+    int nres, st = lua_resume(co, L, narg, &nres);
+    if (b) set_running(b, outer);
+    if (st == LUA_OK || st == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
+        }
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    return -1;
+}
+
+/* coroutine.resume(co, ...) -> true, ... | false, err */
+static int co_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int r = resume(L, co, lua_gettop(L) - 1);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+static int co_wrapped(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int r = resume(L, co, lua_gettop(L));
+    if (r >= 0) return r;
+    int st = lua_status(co);
+    if (st != LUA_OK && st != LUA_YIELD) { /* an error in the coroutine: close its variables */
+        st = lua_resetthread(co);
+        lua_xmove(co, L, 1);
+    }
+    if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+/* coroutine.wrap(fn) -> function resuming a new coroutine running fn */
+static int co_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, co_wrapped, 1);
+    return 1;
+}
+
+void budget_open_coroutines(lua_State *L, budget *(*of)(lua_State *L))
+{
+    budget_of = of;
+    if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
+        lua_pushcfunction(L, co_resume);
+        lua_setfield(L, -2, "resume");
+        lua_pushcfunction(L, co_wrap);
+        lua_setfield(L, -2, "wrap");
+    }
+    lua_pop(L, 1);
+}

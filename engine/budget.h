@@ -1,0 +1,31 @@
+/* budget: instruction budgets for Lua code (a task's slice between two yields, a limited
+ * call), counted by an instruction-count hook that a CPU-time watchdog arms only on code that
+ * runs long. Uses lua. */
+#ifndef CW_BUDGET_H
+#define CW_BUDGET_H
+
+#include <lua.h>
+
+/* One budgeted run of Lua code, pushed while it runs (frames nest: a limited call in a task). */
+typedef struct budget_frame {
+    lua_State *L;           /* the thread the run started on */
+    lua_State *outer;       /* the running thread before this run (restored on pop) */
+    long long left, limit;
+    int killing;            /* spent: the hook now raises on every instruction */
+    struct budget_frame *up;
+} budget_frame;
+
+typedef struct budget budget;
+
+/* Starts the watchdog (one per process). Returns NULL when out of memory. */
+budget *budget_new(void);
+void budget_free(budget *b);
+
+void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit);
+void budget_pop(budget *b, budget_frame *f);
+
+/* Replaces coroutine.resume and coroutine.wrap in L's coroutine table with versions that tell
+ * the watchdog which thread runs. `of` finds the budget of a state. */
+void budget_open_coroutines(lua_State *L, budget *(*of)(lua_State *L));
+
+#endif
