@@ -1,6 +1,6 @@
 # Front door: `make demo`, `make test`. Everything else is CMake.
 DEBIAN_PACKAGES := build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev \
-  libsqlite3-dev liblua5.4-dev lua-cjson-dev libssl-dev sqlite3 lua-check
+  libsqlite3-dev liblua5.4-dev lua-cjson-dev libssl-dev libmimalloc-dev sqlite3 lua-check
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build build-asan test demo bench clean

@@ -497,9 +497,12 @@ static int decode_array(lua_State *L, decoder *d, const snode *shape)
 {
     cursor *c = &d->c;
     c->p++;
-    lua_newtable(L);
     skip_ws(c);
-    if (c->p < c->end && *c->p == ']') return c->p++, 0;
+    if (c->p < c->end && *c->p == ']') {
+        lua_newtable(L);
+        return c->p++, 0;
+    }
+    lua_createtable(L, 4, 0); /* most arrays in an order are short: lines, tax lines, addresses */
     for (lua_Integer i = 1;; i++) {
         if (decode_value(L, d, shape)) return -1;
         lua_rawseti(L, -2, i);
