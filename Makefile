@@ -35,6 +35,7 @@ demo: build
 
 bench: build
 	./build/cartwright run tests/bench/http.lua
+	./build/cartwright run tests/bench/import.lua
 
 clean:
 	rm -rf build build-asan
