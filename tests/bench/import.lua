@@ -48,11 +48,15 @@ local function run(db, dry)
 end
 
 local warm = run(dir .. "/warm.db", true) -- pre-renders every page at the simulator
+os.remove(dir .. "/warm.db")
 assert(warm.seen == n, "warm-up saw " .. tostring(warm.seen) .. " orders, want " .. n)
 
 local results = {}
 for i = 1, runs do
-  local r = run(dir .. "/bench" .. i .. ".db")
+  local db = dir .. "/bench" .. i .. ".db"
+  local r = run(db)
+  -- gone before the next run, so the kernel is not still writing this one back meanwhile
+  os.execute(string.format("rm -f %s %s-wal %s-shm", db, db, db))
   assert(r.seen == n and r.stored == r.distinct, "run " .. i .. ": seen " .. r.seen .. ", stored " .. r.stored
     .. " (" .. r.distinct .. " distinct)")
   r.rate, r.rate_closed = r.seen / r.wall, r.seen / (r.wall + r.close)
