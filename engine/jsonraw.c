@@ -20,9 +20,10 @@ static void skip_ws(cursor *c)
     while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
 }
 
-/* The first '"' or '\\' in [p, end), or end. Eight bytes at a time: most of a cart's
- * document is string bytes, and the skipped parts are scanned, never decoded. */
-static const char *find_quote(const char *p, const char *end)
+/* The first '"' or '\\' in [p, end) (and, with `controls`, the first byte below 0x20), or
+ * end. Eight bytes at a time: most of a cart's document is string bytes, and the skipped parts
+ * are scanned, never decoded. */
+static inline const char *scan_special(const char *p, const char *end, int controls)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
@@ -31,14 +32,18 @@ static const char *find_quote(const char *p, const char *end)
         memcpy(&v, p, 8);
         uint64_t q = v ^ 0x2222222222222222ULL, b = v ^ 0x5c5c5c5c5c5c5c5cULL;
         /* a byte of q or b is zero where v has '"' or '\\'; the lowest flag is exact */
-        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b);
+        if (controls) hit |= (v - 0x2020202020202020ULL) & ~v;
+        hit &= highs;
         if (hit) return p + (__builtin_ctzll(hit) >> 3);
         p += 8;
     }
 #endif
-    while (p < end && *p != '"' && *p != '\\') p++;
+    while (p < end && *p != '"' && *p != '\\' && !(controls && (unsigned char)*p < 0x20)) p++;
     return p;
 }
+
+static const char *find_quote(const char *p, const char *end) { return scan_special(p, end, 0); }
 
 /* c->p at the opening quote; leaves it after the closing one. */
 static int skip_string(cursor *c)
@@ -632,30 +637,8 @@ static inline void ob_add(lua_State *L, obuf *b, const char *s, size_t len)
     b->n += len;
 }
 
-/* Bytes that need an escape in a JSON string: controls, '"' and '\\'. */
-static const unsigned char needs_escape[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    ['"'] = 1, ['\\'] = 1,
-};
-
-/* The first byte of [p, end) that needs an escape, or end; eight bytes at a time. */
-static const char *find_escape(const char *p, const char *end)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    while (end - p >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        uint64_t q = v ^ 0x2222222222222222ULL, b = v ^ 0x5c5c5c5c5c5c5c5cULL;
-        /* zero bytes of q and b, and bytes of v below 0x20; the lowest flag is exact */
-        uint64_t hit = (((q - ones) & ~q) | ((b - ones) & ~b) | ((v - 0x2020202020202020ULL) & ~v)) & highs;
-        if (hit) return p + (__builtin_ctzll(hit) >> 3);
-        p += 8;
-    }
-#endif
-    while (p < end && !needs_escape[(unsigned char)*p]) p++;
-    return p;
-}
+/* The first byte of [p, end) that needs an escape in a JSON string, or end. */
+static const char *find_escape(const char *p, const char *end) { return scan_special(p, end, 1); }
 
 static void encode_string(lua_State *L, obuf *b, const char *s, size_t len)
 {
