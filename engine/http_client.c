@@ -61,6 +61,12 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
     }
     if (x->body_len + n + 1 > x->body_cap) {
         size_t cap = x->body_cap ? x->body_cap : 16384;
+        curl_off_t announced = -1;
+        /* a page of orders is megabytes: take the announced length at once, not by doubling
+         * (each doubling copies what came so far); never more than the cap allows */
+        if (!x->body_cap && curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) == CURLE_OK &&
+            announced > 0 && (size_t)announced < x->c->max_body)
+            cap = (size_t)announced + 1;
         while (cap < x->body_len + n + 1) cap *= 2;
         char *nb = realloc(x->body, cap);
         if (!nb) return 0;
