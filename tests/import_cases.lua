@@ -258,7 +258,8 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   local vev = vrow and assert(envb.db:order_events{ order_id = vrow.id }) or {}
   local kinds = {}
   for i, e in ipairs(vev) do kinds[i] = e.kind end
-  T.match(table.concat(kinds, ","), "^imported,.*updated,held$", a.cart .. ": events: imported, ..., then updated and held")
+  T.ok(kinds[1] == "imported" or kinds[1] == "held", a.cart .. ": events: the first says it arrived", table.concat(kinds, ","))
+  T.match(table.concat(kinds, ","), ",updated,held$", a.cart .. ": events: then updated and held")
   T.match(vev[#vev] and vev[#vev].detail, "cannot normalize", a.cart .. ": the held event says why")
   local raws = vrow and assert(envb.db:orders_raw{ cart = "c1", after = vrow.id - 1, limit = 1 }) or {}
   T.ok(raws[1] and raws[1].raw:find("cartwright_test_break", 1, true) ~= nil, a.cart .. ": the cart's raw bytes are kept")

@@ -111,27 +111,31 @@ function M.store(db, cart_name, rec, raw, old)
     hold_rule = rec.hold and rec.hold.rule, hold_reason = rec.hold and rec.hold.reason,
     doc = jraw.encode(o), raw = raw,
   }
-  local id, outcome, event
+  -- order_events: one row per stored change. A new order's row says it arrived ("imported",
+  -- its cart status) or arrived held ("held", the reason); an update says what changed, then
+  -- "held" with the reason when the update put it on hold.
+  local id, outcome
   if old then
     row.id = old.id
     assert(db:order_update(row))
     id, outcome = old.id, "updated"
     assert(db:order_lines_clear{ order_id = id })
-    event = { order_id = id, kind = "updated", detail = change_detail(old, rec) }
+    local event = { order_id = id, kind = "updated", detail = change_detail(old, rec) }
+    if rec.hold and old.hold_rule ~= rec.hold.rule then
+      assert(db:order_event{ event, { order_id = id, kind = "held", detail = rec.hold.reason } })
+    else
+      assert(db:order_event(event))
+    end
   else
     local _, last = assert(db:order_insert(row))
     id, outcome = last, "imported"
-    event = { order_id = id, kind = "imported", detail = o.cart_status }
+    assert(db:order_event{ order_id = id, kind = rec.hold and "held" or "imported",
+                           detail = rec.hold and rec.hold.reason or o.cart_status })
     local c = o.customer
     if c and c.email then
       assert(db:customer_seen{ email = c.email:lower(), first_name = c.first_name, last_name = c.last_name,
                                phone = c.phone, created_at = o.created_at })
     end
-  end
-  if rec.hold and (not old or old.hold_rule ~= rec.hold.rule) then
-    assert(db:order_event{ event, { order_id = id, kind = "held", detail = rec.hold.reason } })
-  else
-    assert(db:order_event(event))
   end
   local lines, rows = o.lines, {}
   if lines then
