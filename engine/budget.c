@@ -1,10 +1,11 @@
 /* budget: instruction budgets for Lua code. A budget is counted by an instruction-count hook,
  * but any count hook makes Lua 5.4 stop at every instruction (luaG_traceexec: about twice the
  * interpreter's own cost; 9 % of all the instructions of an import). So the hook is armed by a
- * watchdog: SIGPROF every WATCH_MS of CPU time, and a run still going at two ticks in a row gets
- * the hook on the thread running at that moment; from then on its instructions are counted.
- * Code that returns or yields within a tick never pays for the hook; a runaway loop is stopped
- * WATCH_MS..2*WATCH_MS of CPU plus its budget after it started. lua_sethook is meant to be
+ * watchdog: SIGPROF every WATCH_MS of CPU time, and when the same thread has been running at
+ * two ticks in a row (no resume, yield, limited call or return in between) it gets the hook;
+ * from then on its instructions are counted. Code that switches within a tick never pays for
+ * the hook (an import switches every ~20 us: a limited call per order); a runaway loop is
+ * stopped WATCH_MS..2*WATCH_MS of CPU plus its budget after it started. lua_sethook is meant to be
  * called from a signal handler (lua.c stops a script on SIGINT the same way).
  * To arm the right thread the watchdog must know which one runs: tasks and limited calls say
  * so through budget_push/pop, and coroutine.resume/wrap are replaced by versions that do.
@@ -18,7 +19,7 @@
 #include <sys/time.h>
 
 #define HOOK_STEP 1000 /* instructions between two budget checks once armed */
-#define WATCH_MS 50
+#define WATCH_MS 10
 
 struct budget {
     budget_frame *frame;         /* innermost budgeted run */

@@ -247,7 +247,8 @@ static void shape_fill(lua_State *L, int idx, snode *node, shape_alloc *a)
         node->slot[h] = (unsigned char)(i + 1);
     }
     for (int i = 0; i < node->n; i++) {
-        lua_getfield(L, idx, node->e[i].key);
+        lua_rawgeti(L, a->keys, node->e[i].ref);
+        lua_rawget(L, idx);
         if (lua_istable(L, -1)) {
             snode *sub = a->nodes++;
             node->e[i].sub = sub;

@@ -330,8 +330,9 @@ static void push_row(lua_State *L, sqlite3_stmt *st)
     }
 }
 
-/* Runs st once with the parameters of the table at t (0: none); pushes what the mode returns
- * on success, or nil, err and returns 2 on failure; returns the number of rows otherwise. */
+/* Runs op idx once with the parameters of the table at t (0: none). Returns 0 with the rows
+ * counted in *nrow (ONE: the first row pushed; ALL: a table of them pushed; EXEC: nothing
+ * pushed), or -1 with nil, err pushed. */
 static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
 {
     sqlite3_stmt *st = s->stmts[idx];

@@ -221,24 +221,28 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   os.execute("mkdir -p " .. rdir)
   T.write(rdir .. "/explode.lua", "return { apply = function(order)\n  if order.external_id:sub(-1) == '3' then error('no 3s here') end\nend }\n")
   T.write(rdir .. "/spin.lua", "return { apply = function(order)\n  if order.external_id:sub(-1) == '5' then while true do end end\nend }\n")
+  T.write(rdir .. "/sneaky.lua", "return { apply = function(order)\n  if order.external_id:sub(-1) == '7' then order.callback = function() end end\nend }\n")
   rules.clear_cache()
-  local env3 = new_env(a, sim, 'rules = { "status_map", "explode", "spin" },', T.tmpdir())
+  local env3 = new_env(a, sim, 'rules = { "status_map", "explode", "spin", "sneaky" },', T.tmpdir())
   local run = assert(importer.new(env3.db, env3.cart, env3.conn, { rules_dir = rdir }))
   st = assert(run:run())
   local _, nexp = expected(a, sim)
   T.eq(st.imported, nexp, a.cart .. ": every order stored despite failing rules")
-  local held3, held5 = 0, 0
+  local held3, held5, held7 = 0, 0, 0
   for _, r in ipairs(assert(env3.db:orders_list{ held = true })) do
     if r.hold_rule == "explode" and r.hold_reason:find("rules/explode%.lua:2: no 3s here") then held3 = held3 + 1 end
     if r.hold_rule == "spin" and r.hold_reason:find("rules/spin%.lua:2: instruction limit exceeded") then held5 = held5 + 1 end
+    if r.hold_rule == "normalize" and r.hold_reason:find("cannot store the normalized order: .*function") then held7 = held7 + 1 end
   end
-  local w3, w5 = 0, 0
+  local w3, w5, w7 = 0, 0, 0
   for id in pairs(expected(a, sim)) do
     if id:sub(-1) == "3" then w3 = w3 + 1 end
     if id:sub(-1) == "5" then w5 = w5 + 1 end
+    if id:sub(-1) == "7" then w7 = w7 + 1 end
   end
   T.eq(held3, w3, a.cart .. ": erroring rule holds its orders with file:line")
   T.eq(held5, w5, a.cart .. ": looping rule stopped and holds its orders with file:line")
+  T.ok(w7 > 0 and held7 == w7, a.cart .. ": an order a rule made unstorable is held, the page goes on", held7 .. "/" .. w7)
   env3.db:close()
 
   -- 10. an order the connector cannot read is kept raw and held, never dropped

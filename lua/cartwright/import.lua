@@ -84,7 +84,14 @@ function Run:process(doc, raw)
   local hold = rules.run(self.rules, order, self.rule_ctx)
   if self.has_catalog == nil then self.has_catalog = self.db:product_known{ sku = "" }.catalog == 1 end
   flag_unknown_skus(self.db, order, self.has_catalog)
-  return { external_id = order.external_id, doc = order, hold = hold }
+  -- what is stored; a connector or rule that left a function, NaN or a cycle in the order
+  -- holds this order, not the whole page
+  local encoded, text = pcall(jraw.encode, order)
+  if not encoded then
+    return { external_id = order.external_id, doc = { raw_only = true },
+             hold = { rule = "normalize", reason = "cannot store the normalized order: " .. tostring(text) } }
+  end
+  return { external_id = order.external_id, doc = order, json = text, hold = hold }
 end
 
 -- What changed between the stored order and the new one, for the event log.
@@ -109,7 +116,7 @@ function M.store(db, cart_name, rec, raw, old)
     cart_status = o.cart_status, created_at = o.created_at, updated_at = o.updated_at,
     email = o.customer and o.customer.email, ship_code = o.shipping and o.shipping.code,
     hold_rule = rec.hold and rec.hold.rule, hold_reason = rec.hold and rec.hold.reason,
-    doc = jraw.encode(o), raw = raw,
+    doc = rec.json or jraw.encode(o), raw = raw,
   }
   -- order_events: one row per stored change. A new order's row says it arrived ("imported",
   -- its cart status) or arrived held ("held", the reason); an update says what changed, then
