@@ -88,7 +88,8 @@ function Run:process(doc, raw)
   -- holds this order, not the whole page
   local encoded, text = pcall(jraw.encode, order)
   if not encoded then
-    return { external_id = order.external_id, doc = { raw_only = true },
+    -- its fields (status, dates, lines) still go to the row; the stored document is raw only
+    return { external_id = order.external_id, doc = order, json = '{"raw_only":true}',
              hold = { rule = "normalize", reason = "cannot store the normalized order: " .. tostring(text) } }
   end
   return { external_id = order.external_id, doc = order, json = text, hold = hold }
