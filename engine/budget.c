@@ -22,7 +22,7 @@
 #define WATCH_MS 10
 
 struct budget {
-    budget_frame *frame;         /* innermost budgeted run */
+    budget_frame *volatile frame; /* innermost budgeted run */
     lua_State *volatile running; /* the thread running now, or NULL */
     volatile sig_atomic_t switches, seen;
     struct sigaction old_action;
