@@ -1,13 +1,13 @@
 /* budget: instruction budgets for Lua code. A budget is counted by an instruction-count hook,
  * but any count hook makes Lua 5.4 stop at every instruction (luaG_traceexec: about twice the
  * interpreter's own cost; 9 % of all the instructions of an import). So the hook is armed by a
- * watchdog: SIGPROF every WATCH_MS of CPU time, and when the same thread has been running at
- * two ticks in a row (no resume, yield, limited call or return in between) it gets the hook;
- * from then on its instructions are counted. Code that switches within a tick never pays for
- * the hook (an import switches every ~20 us: a limited call per order); a runaway loop is
- * stopped WATCH_MS..2*WATCH_MS of CPU plus its budget after it started. lua_sethook is meant to be
+ * watchdog: SIGPROF every WATCH_MS of CPU time, and when the same budgeted run (a task's slice
+ * or a limited call) is going at two ticks in a row, its thread and the coroutine running then
+ * get the hook; from then on their instructions are counted. Runs that end within a tick never
+ * pay for the hook (an import starts one every ~20 us: a limited call per order); a runaway
+ * loop is stopped WATCH_MS..2*WATCH_MS of CPU plus its budget after it started. lua_sethook is meant to be
  * called from a signal handler (lua.c stops a script on SIGINT the same way).
- * To arm the right thread the watchdog must know which one runs: tasks and limited calls say
+ * To arm the right coroutine the watchdog must know which one runs: tasks and limited calls say
  * so through budget_push/pop, and coroutine.resume/wrap are replaced by versions that do.
  * Uses lua. */
 #include "budget.h"
@@ -24,7 +24,8 @@
 struct budget {
     budget_frame *volatile frame; /* innermost budgeted run */
     lua_State *volatile running; /* the thread running now, or NULL */
-    volatile sig_atomic_t switches, seen;
+    volatile sig_atomic_t runs;  /* counts budget_push/pop: a new value is a new run */
+    volatile sig_atomic_t seen;  /* `runs` at the last tick */
     struct sigaction old_action;
 };
 
@@ -60,21 +61,25 @@ static void instr_hook(lua_State *L, lua_Debug *ar)
 
 /* ---- the watchdog ------------------------------------------------------------------------- */
 
+static void arm(lua_State *L)
+{
+    if (L && !(lua_gethookmask(L) & LUA_MASKCOUNT)) lua_sethook(L, instr_hook, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+/* The same budgeted run at two ticks in a row: count its instructions from now on, on the
+ * thread it started on (a loop resuming coroutines runs there between resumes) and on the
+ * coroutine running at this moment (a loop inside it). */
 static void on_tick(int sig)
 {
     (void)sig;
     budget *b = watched;
     if (!b) return;
-    lua_State *L = b->running;
-    if (L && b->frame && b->seen == b->switches && !(lua_gethookmask(L) & LUA_MASKCOUNT))
-        lua_sethook(L, instr_hook, LUA_MASKCOUNT, HOOK_STEP);
-    b->seen = b->switches;
-}
-
-static void set_running(budget *b, lua_State *L)
-{
-    b->running = L;
-    b->switches++;
+    budget_frame *f = b->frame;
+    if (f && b->seen == b->runs) {
+        arm(f->L);
+        if (b->running != f->L) arm(b->running);
+    }
+    b->seen = b->runs;
 }
 
 budget *budget_new(void)
@@ -113,14 +118,16 @@ void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit)
     f->outer = b->running;
     lua_sethook(L, NULL, 0, 0); /* a fresh budget: unarmed until the watchdog sees it run long */
     b->frame = f;
-    set_running(b, L);
+    b->running = L;
+    b->runs++;
 }
 
 void budget_pop(budget *b, budget_frame *f)
 {
     b->frame = f->up;
     lua_sethook(f->L, NULL, 0, 0);
-    set_running(b, f->outer);
+    b->running = f->outer;
+    b->runs++;
 }
 
 /* ---- coroutine.resume and coroutine.wrap -------------------------------------------------- */
@@ -136,9 +143,9 @@ static int resume(lua_State *L, lua_State *co, int narg)
     budget *b = budget_of(L);
     lua_State *outer = b ? b->running : NULL;
     lua_xmove(L, co, narg);
-    if (b) set_running(b, co);
+    if (b) b->running = co;
     int nres, st = lua_resume(co, L, narg, &nres);
-    if (b) set_running(b, outer);
+    if (b) b->running = outer;
     if (st == LUA_OK || st == LUA_YIELD) {
         if (!lua_checkstack(L, nres + 1)) {
             lua_pop(co, nres);

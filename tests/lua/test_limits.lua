@@ -62,6 +62,10 @@ T.write(dir .. "/coloop.lua", "local co = coroutine.wrap(function()\n  local x =
 code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/coloop.lua" }
 T.eq(code, 1, "run: an endless loop in a coroutine exits 1")
 T.match(stderr, "coloop%.lua:3: instruction limit exceeded", "run: in a coroutine too, file:line of the loop")
+T.write(dir .. "/genloop.lua", "local gen = coroutine.wrap(function()\n  while true do coroutine.yield(1) end\nend)\nlocal n = 0\nwhile true do n = n + gen() end\n")
+code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/genloop.lua" }
+T.eq(code, 1, "run: an endless loop resuming a coroutine exits 1")
+T.match(stderr, "instruction limit exceeded", "run: resuming coroutines does not escape the budget")
 
 T.write(dir .. "/bomb.lua", "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end\n")
 code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb.lua" }
