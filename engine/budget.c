@@ -20,6 +20,7 @@
 
 #define HOOK_STEP 1000 /* instructions between two budget checks once armed */
 #define WATCH_MS 10
+#define OUTER_TICKS 100 /* a run with shorter runs inside it (a task calling limited calls) */
 
 struct budget {
     budget_frame *volatile frame; /* innermost budgeted run */
@@ -80,6 +81,11 @@ static void on_tick(int sig)
         if (b->running != f->L) arm(b->running);
     }
     b->seen = b->runs;
+    /* A run that keeps starting short ones (a loop around limited calls) is never the same
+     * innermost run twice; it is armed once it has lasted OUTER_TICKS, so its own loop is
+     * counted too. The import's task (a limited call per order, ~25 ms per page) never is. */
+    for (budget_frame *g = f; g; g = g->up)
+        if (++g->ticks >= OUTER_TICKS) arm(g->L);
 }
 
 budget *budget_new(void)
@@ -114,6 +120,7 @@ void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit)
     f->L = L;
     f->left = f->limit = limit;
     f->killing = 0;
+    f->ticks = 0;
     f->up = b->frame;
     f->outer = b->running;
     lua_sethook(L, NULL, 0, 0); /* a fresh budget: unarmed until the watchdog sees it run long */

@@ -12,6 +12,7 @@ typedef struct budget_frame {
     lua_State *outer;       /* the running thread before this run (restored on pop) */
     long long left, limit;
     int killing;            /* spent: the hook now raises on every instruction */
+    volatile int ticks;     /* watchdog ticks while runs inside this one went on */
     struct budget_frame *up;
 } budget_frame;
 

@@ -66,6 +66,10 @@ T.write(dir .. "/genloop.lua", "local gen = coroutine.wrap(function()\n  while t
 code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/genloop.lua" }
 T.eq(code, 1, "run: an endless loop resuming a coroutine exits 1")
 T.match(stderr, "instruction limit exceeded", "run: resuming coroutines does not escape the budget")
+T.write(dir .. "/callloop.lua", "local task = require 'cartwright.task'\nlocal n = 0\nwhile true do n = n + select(2, task.limited_call(1000, function() return 1 end)) end\n")
+code, _, stderr = T.cw{ "--max-instructions", "300000", "run", dir .. "/callloop.lua" }
+T.eq(code, 1, "run: an endless loop around limited calls exits 1")
+T.match(stderr, "callloop%.lua:3: instruction limit exceeded", "run: short limited calls inside do not hide the loop")
 
 T.write(dir .. "/bomb.lua", "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end\n")
 code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb.lua" }
