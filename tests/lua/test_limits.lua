@@ -54,25 +54,23 @@ for i = 1, 100000 do n = n + i end
 T.eq(n, 5000050000, "caller unaffected after a kill")
 
 local dir = T.tmpdir()
-T.write(dir .. "/loop.lua", "local x = 0\nwhile true do x = x + 1 end\n")
-local code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/loop.lua" }
-T.eq(code, 1, "run: endless script exits 1")
-T.match(stderr, "loop%.lua:2: instruction limit exceeded", "run: message names file:line")
-T.write(dir .. "/coloop.lua", "local co = coroutine.wrap(function()\n  local x = 0\n  while true do x = x + 1 end\nend)\nco()\n")
-code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/coloop.lua" }
-T.eq(code, 1, "run: an endless loop in a coroutine exits 1")
-T.match(stderr, "coloop%.lua:3: instruction limit exceeded", "run: in a coroutine too, file:line of the loop")
-T.write(dir .. "/genloop.lua", "local gen = coroutine.wrap(function()\n  while true do coroutine.yield(1) end\nend)\nlocal n = 0\nwhile true do n = n + gen() end\n")
-code, _, stderr = T.cw{ "--max-instructions", "5000000", "run", dir .. "/genloop.lua" }
-T.eq(code, 1, "run: an endless loop resuming a coroutine exits 1")
-T.match(stderr, "instruction limit exceeded", "run: resuming coroutines does not escape the budget")
-T.write(dir .. "/callloop.lua", "local task = require 'cartwright.task'\nlocal n = 0\nwhile true do n = n + select(2, task.limited_call(1000, function() return 1 end)) end\n")
-code, _, stderr = T.cw{ "--max-instructions", "300000", "run", dir .. "/callloop.lua" }
-T.eq(code, 1, "run: an endless loop around limited calls exits 1")
-T.match(stderr, "callloop%.lua:3: instruction limit exceeded", "run: short limited calls inside do not hide the loop")
+-- `cartwright run` of an endless script: exit 1, and the message names where it looped
+local function runaway(name, source, budget, where, what)
+  T.write(dir .. "/" .. name .. ".lua", source)
+  local code, _, stderr = T.cw{ "--max-instructions", tostring(budget), "run", dir .. "/" .. name .. ".lua" }
+  T.eq(code, 1, "run: " .. what .. ": exits 1")
+  T.match(stderr, where .. "instruction limit exceeded", "run: " .. what .. ": stopped, file:line named")
+end
+runaway("loop", "local x = 0\nwhile true do x = x + 1 end\n", 5000000, "loop%.lua:2: ", "an endless script")
+runaway("coloop", "local co = coroutine.wrap(function()\n  local x = 0\n  while true do x = x + 1 end\nend)\nco()\n",
+  5000000, "coloop%.lua:3: ", "an endless loop in a coroutine")
+runaway("genloop", "local gen = coroutine.wrap(function()\n  while true do coroutine.yield(1) end\nend)\nlocal n = 0\nwhile true do n = n + gen() end\n",
+  5000000, "genloop%.lua:%d+: ", "an endless loop resuming a coroutine")
+runaway("callloop", "local task = require 'cartwright.task'\nlocal n = 0\nwhile true do n = n + select(2, task.limited_call(1000, function() return 1 end)) end\n",
+  300000, "callloop%.lua:3: ", "an endless loop around short limited calls")
 
 T.write(dir .. "/bomb.lua", "local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 1024) .. i end\n")
-code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb.lua" }
+local code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb.lua" }
 T.eq(code, 1, "run: memory bomb exits 1")
 T.match(stderr, "memory limit exceeded %(the Lua state may hold 64 MiB%)", "run: memory message")
 
