@@ -244,6 +244,7 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   T.eq(held5, w5, a.cart .. ": looping rule stopped and holds its orders with file:line")
   T.ok(w7 > 0 and held7 == w7, a.cart .. ": an order a rule made unstorable is held, the page goes on", held7 .. "/" .. w7)
   env3.db:close()
+  os.execute("rm -rf " .. env3.dir)
 
   -- 10. an order the connector cannot read is kept raw and held, never dropped
   -- (tests/connectors/brittle_<cart>.lua: the real connector, failing on marked orders)
@@ -268,6 +269,7 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   local raws = vrow and assert(envb.db:orders_raw{ cart = "c1", after = vrow.id - 1, limit = 1 }) or {}
   T.ok(raws[1] and raws[1].raw:find("cartwright_test_break", 1, true) ~= nil, a.cart .. ": the cart's raw bytes are kept")
   envb.db:close()
+  os.execute("rm -rf " .. envb.dir)
 
   -- 11. earliest_order_date: nothing older is imported
   local mid = sim.orders[#sim.orders // 2]
@@ -280,6 +282,7 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   T.eq(older, 0, a.cart .. ": no order created before earliest_order_date stored")
   T.ok(st.imported > 0, a.cart .. ": newer orders imported", st.imported)
   env4.db:close()
+  os.execute("rm -rf " .. env4.dir)
 
   -- 12. an older copy of a stored order (as a re-read window or a late retry brings) is ignored
   local stale
