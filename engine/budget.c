@@ -34,13 +34,11 @@ static budget *volatile watched; /* the process's budget, for the signal handler
 
 /* ---- the hook ---------------------------------------------------------------------------- */
 
-static budget *(*budget_of)(lua_State *L);
-
 /* Once a budget is spent the hook fires on every instruction, so a pcall in the script cannot
  * swallow the kill: the next instruction after it raises again. */
 static void instr_hook(lua_State *L, lua_Debug *ar)
 {
-    budget *b = budget_of ? budget_of(L) : NULL;
+    budget *b = watched;
     budget_frame *f = b ? b->frame : NULL;
     if (!f) return;
     if (!f->killing) {
@@ -147,7 +145,7 @@ static int resume(lua_State *L, lua_State *co, int narg)
         lua_pushliteral(L, "too many arguments to resume");
         return -1;
     }
-    budget *b = budget_of(L);
+    budget *b = watched;
     lua_State *outer = b ? b->running : NULL;
     lua_xmove(L, co, narg);
     if (b) b->running = co;
@@ -211,9 +209,8 @@ static int co_wrap(lua_State *L)
     return 1;
 }
 
-void budget_open_coroutines(lua_State *L, budget *(*of)(lua_State *L))
+void budget_open_coroutines(lua_State *L)
 {
-    budget_of = of;
     if (lua_getglobal(L, "coroutine") == LUA_TTABLE) {
         lua_pushcfunction(L, co_resume);
         lua_setfield(L, -2, "resume");

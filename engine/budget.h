@@ -18,7 +18,8 @@ typedef struct budget_frame {
 
 typedef struct budget budget;
 
-/* Starts the watchdog (one per process). Returns NULL when out of memory. */
+/* Starts the watchdog; one budget per process (the signal handler and the hook use it).
+ * Returns NULL when out of memory. */
 budget *budget_new(void);
 void budget_free(budget *b);
 
@@ -26,7 +27,7 @@ void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit);
 void budget_pop(budget *b, budget_frame *f);
 
 /* Replaces coroutine.resume and coroutine.wrap in L's coroutine table with versions that tell
- * the watchdog which thread runs. `of` finds the budget of a state. */
-void budget_open_coroutines(lua_State *L, budget *(*of)(lua_State *L));
+ * the watchdog (the process's one budget) which thread runs. */
+void budget_open_coroutines(lua_State *L);
 
 #endif

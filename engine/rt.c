@@ -74,7 +74,6 @@ rt *rt_from_lua(lua_State *L)
     return ud;
 }
 
-static budget *budget_of_state(lua_State *L) { return rt_from_lua(L)->budget; }
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
@@ -545,7 +544,7 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     }
     *(task **)lua_getextraspace(r->L) = NULL;
     luaL_openlibs(r->L);
-    budget_open_coroutines(r->L, budget_of_state);
+    budget_open_coroutines(r->L);
     modules_register(r->L);
     return r;
 }

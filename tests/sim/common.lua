@@ -6,6 +6,7 @@
 local json = require "cjson"
 local task = require "cartwright.task"
 local httpd = require "cartwright.httpd"
+local ctime = require "cartwright.time"
 
 local M = {}
 
@@ -474,30 +475,8 @@ end
 -- Time: everything is integer epoch seconds inside; formats only at the edges
 ---------------------------------------------------------------------------------------------
 
--- days since 1970-01-01 <-> civil date (proleptic Gregorian; H. Hinnant's algorithms)
-local function days_from_civil(y, m, d)
-  if m <= 2 then y = y - 1 end
-  local era = y // 400
-  local yoe = y - era * 400
-  local mp = (m + 9) % 12
-  local doy = (153 * mp + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
-local function civil_from_days(z)
-  z = z + 719468
-  local era = z // 146097
-  local doe = z - era * 146097
-  local yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-  local doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-  local mp = (5 * doy + 2) // 153
-  local d = doy - (153 * mp + 2) // 5 + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400
-  if m <= 2 then y = y + 1 end
-  return y, m, d
-end
+-- days since 1970-01-01 <-> civil date: the engine's own calendar arithmetic
+local days_from_civil, civil_from_days = ctime.days_from_civil, ctime.civil_from_days
 
 function M.epoch(y, mo, d, h, mi, s)
   return days_from_civil(y, mo, d) * 86400 + (h or 0) * 3600 + (mi or 0) * 60 + (s or 0)
