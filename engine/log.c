@@ -1,5 +1,7 @@
-/* log: logfmt lines on stderr with level filter and redaction of registered secrets.
- * One line is built in a buffer and written with a single write so lines never interleave. */
+/* log: logfmt lines on stderr with level filter, and the process's registered secrets with
+ * their redaction (used for log lines here and, through log_redact, for every other way out:
+ * CLI output, stored errors and events). One line is built in a buffer and written with a
+ * single write so lines never interleave. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -10,11 +12,11 @@
 #include <unistd.h>
 
 
-#define MAX_SECRETS 64
-
 static enum log_level min_level = LOG_INFO;
-static char *secrets[MAX_SECRETS];
-static int nsecrets;
+/* Registered secrets: a growing array, no cap (a config with 500 carts has 500+ tokens). */
+static char **secrets;
+static size_t nsecrets, capsecrets;
+static const char redact_mark[] = "[redacted]";
 
 static const char *level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -33,19 +35,33 @@ int log_parse_level(const char *name, enum log_level *out)
     return -1;
 }
 
-void log_add_secret(const char *value)
+int log_add_secret(const char *value)
 {
-    if (!value || strlen(value) < 4 || nsecrets == MAX_SECRETS) return;
-    for (int i = 0; i < nsecrets; i++)
-        if (strcmp(secrets[i], value) == 0) return;
-    secrets[nsecrets++] = strdup(value);
+    if (!value || strlen(value) < LOG_SECRET_MIN) return 0;
+    for (size_t i = 0; i < nsecrets; i++)
+        if (strcmp(secrets[i], value) == 0) return 0;
+    if (nsecrets == capsecrets) {
+        size_t cap = capsecrets ? capsecrets * 2 : 16;
+        char **ns = realloc(secrets, cap * sizeof *ns);
+        if (!ns) return -1;
+        secrets = ns;
+        capsecrets = cap;
+    }
+    char *copy = strdup(value);
+    if (!copy) return -1;
+    secrets[nsecrets++] = copy;
+    return 0;
 }
 
 void log_clear_secrets(void)
 {
-    for (int i = 0; i < nsecrets; i++) free(secrets[i]);
-    nsecrets = 0;
+    for (size_t i = 0; i < nsecrets; i++) free(secrets[i]);
+    free(secrets);
+    secrets = NULL;
+    nsecrets = capsecrets = 0;
 }
+
+size_t log_secret_count(void) { return nsecrets; }
 
 /* A growing line buffer; on allocation failure the line is cut, never lost entirely. */
 struct line {
@@ -94,25 +110,56 @@ static void line_value(struct line *l, const char *v)
     line_add(l, "\"", 1);
 }
 
-/* Rebuilds the line with every registered secret replaced by a marker. */
-static void redact(struct line *l)
+/* Does [s, s+len) contain a registered secret? */
+static int has_secret(const char *s, size_t len)
 {
-    static const char mark[] = "[redacted]";
-    for (int i = 0; i < nsecrets && l->p; i++) {
+    for (size_t i = 0; i < nsecrets; i++)
+        if (memmem(s, len, secrets[i], strlen(secrets[i]))) return 1;
+    return 0;
+}
+
+int log_redact(const char *s, size_t len, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (!nsecrets || !has_secret(s, len)) return 0;
+    struct line cur = {0};
+    line_add(&cur, s, len);
+    for (size_t i = 0; i < nsecrets && cur.p; i++) {
         size_t sl = strlen(secrets[i]);
-        if (!memmem(l->p, l->len, secrets[i], sl)) continue;
-        struct line out = {0};
+        if (!memmem(cur.p, cur.len, secrets[i], sl)) continue;
+        struct line next = {0};
         size_t pos = 0;
         char *hit;
-        while ((hit = memmem(l->p + pos, l->len - pos, secrets[i], sl))) {
-            line_add(&out, l->p + pos, (size_t)(hit - (l->p + pos)));
-            line_add(&out, mark, sizeof mark - 1);
-            pos = (size_t)(hit - l->p) + sl;
+        while ((hit = memmem(cur.p + pos, cur.len - pos, secrets[i], sl))) {
+            line_add(&next, cur.p + pos, (size_t)(hit - (cur.p + pos)));
+            line_add(&next, redact_mark, sizeof redact_mark - 1);
+            pos = (size_t)(hit - cur.p) + sl;
         }
-        line_add(&out, l->p + pos, l->len - pos);
-        free(l->p);
-        *l = out;
+        line_add(&next, cur.p + pos, cur.len - pos);
+        free(cur.p);
+        cur = next;
     }
+    /* line_add cuts on allocation failure: a cut copy could still hold part of a secret */
+    if (!cur.p || has_secret(cur.p, cur.len)) {
+        free(cur.p);
+        return -1;
+    }
+    cur.p[cur.len] = '\0'; /* line_add keeps 2 spare bytes */
+    *out = cur.p;
+    *outlen = cur.len;
+    return 1;
+}
+
+/* A logfmt value with registered secrets redacted first: escaping would hide a secret that
+ * holds '"', '\\' or a space from the search. */
+static void line_secret_value(struct line *l, const char *v)
+{
+    char *clean;
+    size_t n;
+    int rc = log_redact(v, strlen(v), &clean, &n);
+    line_value(l, rc == 0 ? v : rc > 0 ? clean : redact_mark);
+    free(clean);
 }
 
 void log_write(enum log_level level, const char *msg, const char *const *kv)
@@ -131,14 +178,13 @@ void log_write(enum log_level level, const char *msg, const char *const *kv)
     line_adds(&l, " level=");
     line_adds(&l, level_names[level]);
     line_adds(&l, " msg=");
-    line_value(&l, msg ? msg : "");
+    line_secret_value(&l, msg ? msg : "");
     for (int i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
         line_add(&l, " ", 1);
         line_adds(&l, kv[i]);
         line_add(&l, "=", 1);
-        line_value(&l, kv[i + 1]);
+        line_secret_value(&l, kv[i + 1]);
     }
-    redact(&l);
     line_add(&l, "\n", 1);
     if (l.p) {
         ssize_t w = write(STDERR_FILENO, l.p, l.len);

@@ -50,10 +50,11 @@ static int l_enabled(lua_State *L)
     return 1;
 }
 
-/* log.secret(value): never print this value (tokens, passwords) */
+/* log.secret(value): never print this value (tokens, passwords); values shorter than 4 bytes
+ * are not registered (they would redact ordinary words) */
 static int l_secret(lua_State *L)
 {
-    log_add_secret(luaL_checkstring(L, 1));
+    if (log_add_secret(luaL_checkstring(L, 1))) return luaL_error(L, "log.secret: out of memory");
     return 0;
 }
 

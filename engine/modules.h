@@ -13,6 +13,8 @@ int httpd_open(lua_State *L);   /* cartwright.httpd   lua_api_httpd.c */
 int crypto_open(lua_State *L);  /* cartwright.crypto  lua_api_crypto.c */
 int jsonraw_open(lua_State *L); /* cartwright.jsonraw jsonraw.c */
 int logmod_open(lua_State *L);  /* cartwright.log     lua_api_log.c */
-int store_open(lua_State *L);   /* cartwright.store   lua_api_store.c */
+int store_open(lua_State *L);   /* cartwright.store   store.c */
+int text_open(lua_State *L);    /* cartwright.text    lua_api_text.c */
+int plain_open(lua_State *L);   /* cartwright.plain   lua_api_plain.c */
 
 #endif

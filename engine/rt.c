@@ -40,6 +40,8 @@ struct rt {
     task *all;
     int running_tasks, holds, stopping, unobserved, closing;
     size_t mem, mem_max;
+    size_t mem_limit;      /* what allocations may reach now: mem_max, or a limited call's cap */
+    size_t mem_call;       /* the limited call's own allowance when mem_limit is its cap, else 0 */
     int mem_exceeded;
     long long max_instructions;
     budget *budget;
@@ -57,7 +59,7 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         r->mem -= old;
         return NULL;
     }
-    if (nsize > old && r->mem + (nsize - old) > r->mem_max) {
+    if (nsize > old && r->mem + (nsize - old) > r->mem_limit) {
         r->mem_exceeded = 1;
         return NULL;
     }
@@ -77,14 +79,32 @@ rt *rt_from_lua(lua_State *L)
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
+/* "file:line: " of the innermost Lua function on co's stack (where an allocation failed), or
+ * "" when there is none. */
+static void lua_where(lua_State *co, char *buf, size_t len)
+{
+    lua_Debug ar;
+    buf[0] = '\0';
+    for (int level = 0; lua_getstack(co, level, &ar); level++) {
+        if (lua_getinfo(co, "Sl", &ar) && ar.currentline > 0) {
+            snprintf(buf, len, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+}
+
 void rt_push_error(lua_State *L, lua_State *co, int status)
 {
     rt *r = rt_from_lua(L);
-    char buf[160];
+    char buf[LUA_IDSIZE + 160];
     const char *msg = lua_tostring(co, -1);
     if (status == LUA_ERRMEM && r->mem_exceeded) {
-        snprintf(buf, sizeof buf, "memory limit exceeded (the Lua state may hold %zu MiB)",
-                 r->mem_max >> 20);
+        char where[LUA_IDSIZE + 32];
+        lua_where(co, where, sizeof where);
+        if (r->mem_call)
+            snprintf(buf, sizeof buf, "%smemory limit exceeded (this call may use %zu MiB)", where, r->mem_call >> 20);
+        else
+            snprintf(buf, sizeof buf, "%smemory limit exceeded (the Lua state may hold %zu MiB)", where, r->mem_max >> 20);
         msg = buf;
         r->mem_exceeded = 0;
     } else if (!msg) {
@@ -454,12 +474,30 @@ static int l_current(lua_State *L)
     return 1;
 }
 
-/* sandbox.call(limit, fn, ...) -> true, results... | false, errmsg
- * Runs fn on a fresh thread with its own instruction budget. The function may not yield. */
+/* The limits of a limited call: an instruction count, or { instructions = N, memory = BYTES }. */
+static void call_limits(lua_State *L, int idx, lua_Integer *instructions, lua_Integer *memory)
+{
+    *memory = 0;
+    if (!lua_istable(L, idx)) {
+        *instructions = luaL_checkinteger(L, idx);
+        return;
+    }
+    lua_getfield(L, idx, "instructions");
+    *instructions = luaL_checkinteger(L, -1);
+    lua_getfield(L, idx, "memory");
+    *memory = luaL_optinteger(L, -1, 0);
+    lua_pop(L, 2);
+}
+
+/* task.limited_call(limits, fn, ...) -> true, results... | false, errmsg
+ * Runs fn on a fresh thread with its own instruction budget (limits: a count, or
+ * { instructions = N, memory = BYTES }: the Lua state may grow by at most BYTES during the
+ * call). The function may not yield. */
 static int l_limited_call(lua_State *L)
 {
     rt *r = rt_from_lua(L);
-    lua_Integer limit = luaL_checkinteger(L, 1);
+    lua_Integer limit, memory;
+    call_limits(L, 1, &limit, &memory);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     int nargs = lua_gettop(L) - 2;
     /* A thread that finished cleanly can run the next call: reuse it (rules run per order). */
@@ -474,12 +512,20 @@ static int l_limited_call(lua_State *L)
     }
     lua_insert(L, 1); /* stack: co, limit, fn, args... */
     lua_xmove(L, co, nargs + 1);
+    size_t outer_limit = r->mem_limit, outer_call = r->mem_call;
+    if (memory > 0 && r->mem + (size_t)memory < r->mem_limit) {
+        r->mem_limit = r->mem + (size_t)memory;
+        r->mem_call = (size_t)memory;
+    }
     budget_frame f;
     int nres = 0;
     budget_push(r->budget, &f, co, limit > 0 ? limit : 1);
     int st = lua_resume(co, L, nargs, &nres);
     budget_pop(r->budget, &f);
     lua_settop(L, 1); /* stack: co */
+    r->mem_limit = outer_limit; /* the message is built with the outer limit, naming the call's */
+    if (st != LUA_OK && st != LUA_YIELD) rt_push_error(L, co, st);
+    r->mem_call = outer_call;
     if (st == LUA_OK) {
         luaL_checkstack(L, nres + 1, "results");
         lua_pushboolean(L, 1);
@@ -493,7 +539,7 @@ static int l_limited_call(lua_State *L)
     if (st == LUA_YIELD)
         lua_pushstring(L, "the function yielded; code run with a limit cannot do I/O or yield");
     else
-        rt_push_error(L, co, st);
+        lua_insert(L, -2); /* stack: co, false, err */
     return 2;
 }
 
@@ -533,6 +579,7 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     if (!r) return NULL;
     r->base = base;
     r->mem_max = opt && opt->max_memory ? opt->max_memory : (size_t)1 << 30;
+    r->mem_limit = r->mem_max;
     r->max_instructions = opt && opt->max_instructions ? opt->max_instructions : 2000000000LL;
     r->home = strdup(opt && opt->home ? opt->home : ".");
     r->ready_ev = event_new(base, -1, 0, ready_cb, r);
@@ -544,6 +591,12 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     }
     *(task **)lua_getextraspace(r->L) = NULL;
     luaL_openlibs(r->L);
+    /* string.dump turns any function into bytecode, which nothing here loads, and a sandboxed
+     * file could reach it through the string metatable ("").dump: it is gone for all. */
+    lua_getglobal(r->L, "string");
+    lua_pushnil(r->L);
+    lua_setfield(r->L, -2, "dump");
+    lua_pop(r->L, 1);
     budget_open_coroutines(r->L);
     modules_register(r->L);
     return r;

@@ -14,6 +14,7 @@
 
 #define DB_MT "cartwright.store.db"
 #define WAL_CHECKPOINT_BYTES (512LL << 20) /* log size that triggers a checkpoint */
+#define BUSY_WAIT_MS 15000 /* how long a write waits for another process's lock */
 
 /* ---- schema ------------------------------------------------------------------------------ */
 
@@ -150,18 +151,31 @@ typedef struct {
     sqlite3_stmt *stmts[NOPS];
     sqlite3_stmt *begin, *commit, *rollback;
     int in_tx, migrated;
+    int busy_said;
+    struct timespec busy_since;
     char *path;
     char tx_now[32]; /* cw_now() inside a transaction */
 } store;
 
 /* ---- open, migrate, close ----------------------------------------------------------------- */
 
-static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+/* The last error of s, said plainly when it is another process's lock. */
+static const char *store_error(store *s, char *buf, size_t len)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
+    int code = sqlite3_extended_errcode(s->db) & 0xff;
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+        snprintf(buf, len, "database %s is locked: another process held its write lock for %d s (is another"
+                 " cartwright command writing to it?)", s->path, BUSY_WAIT_MS / 1000);
+        return buf;
+    }
+    return sqlite3_errmsg(s->db);
+}
+
+static int exec_sql(store *s, const char *sql, char *err, size_t errlen)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        char buf[512];
+        snprintf(err, errlen, "%s", store_error(s, buf, sizeof buf));
         return -1;
     }
     return 0;
@@ -177,29 +191,56 @@ static int user_version(sqlite3 *db)
     return v;
 }
 
-/* Applies each missing migration in its own transaction together with its version bump. */
+/* Applies each missing migration in its own transaction together with its version bump. The
+ * version is read inside the transaction, after the write lock is taken: two processes opening
+ * a new database at once each see the other's migrations, never apply one twice. */
 static int migrate(store *s, int upto, char *err, size_t errlen)
 {
-    int v = user_version(s->db);
-    if (v < 0) return snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db)), -1;
-    if (v > NMIGRATIONS)
-        return snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, NMIGRATIONS), -1;
-    for (int i = v; i < upto; i++) {
+    for (;;) {
+        if (exec_sql(s, "BEGIN IMMEDIATE", err, errlen)) return -1;
+        int v = user_version(s->db);
         char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", i + 1);
-        if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen)) return -1;
-        if (exec_sql(s->db, migrations[i], err, errlen) || exec_sql(s->db, bump, err, errlen) ||
-            exec_sql(s->db, "COMMIT", err, errlen)) {
-            char ignore[16];
-            exec_sql(s->db, "ROLLBACK", ignore, sizeof ignore);
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        char ignore[16];
+        if (v < 0 || v > NMIGRATIONS) {
+            if (v < 0) snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db));
+            else snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, NMIGRATIONS);
+            exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
+            return -1;
+        }
+        if (v >= upto) return exec_sql(s, "COMMIT", err, errlen);
+        if (exec_sql(s, migrations[v], err, errlen) || exec_sql(s, bump, err, errlen) ||
+            exec_sql(s, "COMMIT", err, errlen)) {
+            exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
             return -1;
         }
         s->migrated++;
         char num[16];
-        snprintf(num, sizeof num, "%d", i + 1);
+        snprintf(num, sizeof num, "%d", v + 1);
         log_write(LOG_INFO, "applied migration", (const char *[]){"version", num, "db", s->path, NULL});
     }
-    return 0;
+}
+
+/* Waiting for another process's write lock: sleeps in growing steps up to BUSY_WAIT_MS in all,
+ * and says once, after a second, what it waits for (an operator sees why a command stands
+ * still). Runs on the loop's thread: SQLite calls are synchronous anyway. */
+static int busy_wait(void *ud, int count)
+{
+    store *s = ud;
+    if (count == 0) clock_gettime(CLOCK_MONOTONIC, &s->busy_since);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long waited = (now.tv_sec - s->busy_since.tv_sec) * 1000LL + (now.tv_nsec - s->busy_since.tv_nsec) / 1000000;
+    if (waited >= BUSY_WAIT_MS) return 0;
+    if (waited >= 1000 && !s->busy_said) {
+        s->busy_said = 1;
+        log_write(LOG_WARN, "waiting for the database: another process holds its write lock",
+                  (const char *[]){"db", s->path, NULL});
+    }
+    long step = count < 10 ? 1 + count : 20; /* ms */
+    struct timespec ts = {0, step * 1000000L};
+    nanosleep(&ts, NULL);
+    return 1;
 }
 
 static void store_close(store *s)
@@ -245,7 +286,7 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
         snprintf(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         return -1;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_handler(s->db, busy_wait, s);
     sqlite3_create_function(s->db, "cw_now", 0, SQLITE_UTF8, s, sql_now, NULL, NULL);
     /* 64 KiB pages: an order row carries the cart's raw document (~8-12 KB), which on the
      * default 4 KiB pages spills into overflow chains; measured: half the insert CPU. The page
@@ -256,7 +297,7 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
      * 0.2 s in all, and wrote 545 MB; letting the log reach 512 MiB before a checkpoint (and
      * checkpointing on close, as SQLite does) wrote 540 MB with one sync, and the import never
      * waited. Durability is the same: a commit is durable once the OS has written the log. */
-    if (exec_sql(s->db, "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON;", err, errlen) ||
+    if (exec_sql(s, "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON;", err, errlen) ||
         migrate(s, upto, err, errlen))
         return -1;
     int page = 0;
@@ -289,6 +330,28 @@ static store *check_db(lua_State *L)
     return s;
 }
 
+/* Parameters holding text about what happened (a cart's error body, a rule's reason): a cart
+ * may echo our token in them, so registered secrets are redacted before they are stored. */
+static int is_message_param(const char *name)
+{
+    static const char *const names[] = {":error", ":summary", ":hold_reason", ":detail", ":note",
+                                        ":reason", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+
+/* Binds a message parameter with secrets redacted. Returns 0, or -1 when out of memory. */
+static int bind_message(sqlite3_stmt *st, int i, const char *v, size_t len)
+{
+    char *clean = NULL;
+    size_t n = 0;
+    int rc = log_redact(v, len, &clean, &n);
+    if (rc < 0) return -1;
+    if (rc == 0) return sqlite3_bind_text(st, i, v, (int)len, SQLITE_STATIC) == SQLITE_OK ? 0 : -1;
+    return sqlite3_bind_text(st, i, clean, (int)n, free) == SQLITE_OK ? 0 : -1;
+}
+
 /* Binds :name parameters from the table at index t (missing = NULL). Strings are bound
  * without a copy: they stay alive in the table until the statement is reset. */
 static void bind_params(lua_State *L, sqlite3_stmt *st, int t)
@@ -297,7 +360,11 @@ static void bind_params(lua_State *L, sqlite3_stmt *st, int t)
     for (int i = 1; i <= n; i++) {
         const char *name = sqlite3_bind_parameter_name(st, i);
         int type = (t && name) ? lua_getfield(L, t, name + 1) : (lua_pushnil(L), LUA_TNIL);
-        if (type == LUA_TSTRING) {
+        if (type == LUA_TSTRING && is_message_param(name)) {
+            size_t len;
+            const char *v = lua_tolstring(L, -1, &len);
+            if (bind_message(st, i, v, len)) luaL_error(L, "store: out of memory");
+        } else if (type == LUA_TSTRING) {
             size_t len;
             const char *v = lua_tolstring(L, -1, &len);
             sqlite3_bind_text(st, i, v, (int)len, SQLITE_STATIC);
@@ -352,7 +419,8 @@ static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         lua_pushnil(L);
-        lua_pushfstring(L, "store %s: %s", ops[idx].name, sqlite3_errmsg(s->db));
+        char buf[512];
+        lua_pushfstring(L, "store %s: %s", ops[idx].name, store_error(s, buf, sizeof buf));
         return -1;
     }
     return 0;
@@ -406,7 +474,8 @@ static int l_transaction(lua_State *L)
     if (s->in_tx) return luaL_error(L, "store: transactions do not nest");
     if (step_once(s->begin)) {
         lua_pushnil(L);
-        lua_pushfstring(L, "store: begin: %s", sqlite3_errmsg(s->db));
+        char buf[512];
+        lua_pushfstring(L, "store: begin: %s", store_error(s, buf, sizeof buf));
         return 2;
     }
     s->in_tx = 1;
@@ -424,7 +493,8 @@ static int l_transaction(lua_State *L)
     if (st == LUA_OK) {
         lua_settop(L, base);
         lua_pushnil(L);
-        lua_pushfstring(L, "store: commit: %s", sqlite3_errmsg(s->db));
+        char buf[512];
+        lua_pushfstring(L, "store: commit: %s", store_error(s, buf, sizeof buf));
     } else if (st != -1) {
         lua_pushnil(L);
         lua_insert(L, -2);

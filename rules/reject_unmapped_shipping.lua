@@ -10,6 +10,6 @@ return {
       return "hold", "shipping code '" .. code .. "' is not mapped to a ship method (cartwright ship-map '"
         .. code .. "' METHOD)"
     end
-    order.shipping.method = method
+    if order.shipping then order.shipping.method = method end
   end,
 }

@@ -2,25 +2,85 @@
 -- its connector's schema, and loads connectors. Every error names the cart and the config line.
 local store = require "cartwright.store"
 local log = require "cartwright.log"
+local time = require "cartwright.time"
 
 local M = {}
+
+-- Checks a setting's value beyond its type: ok | nil, "why". Each is small and says what it
+-- wants, so a config error reads "cart "acme" (cw.lua:3): batch_size must be an integer from 1".
+local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
+
+function M.number_between(lo, hi, integer)
+  return function(v)
+    if not finite(v) or v < lo or (hi and v > hi) or (integer and math.type(v) ~= "integer" and v ~= math.floor(v)) then
+      return nil, "must be " .. (integer and "an integer" or "a number") .. " from " .. lo .. (hi and (" to " .. hi) or "")
+    end
+    return true
+  end
+end
+
+function M.list_of_strings(v)
+  local n = #v
+  for k, x in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then return nil, "must be a list { \"a\", \"b\" }" end
+    if type(x) ~= "string" or x == "" then return nil, "must list non-empty strings" end
+  end
+  if n == 0 then return nil, "must not be empty" end
+  return true
+end
+
+local function text(v)
+  if v:find("[%z\1-\31\127]") then return nil, "must not hold control characters" end
+  return true
+end
+
+local function date(v)
+  if not v:match("^%d%d%d%d%-%d%d%-%d%d$") or not time.iso_utc(v) then
+    return nil, "must be a real date written YYYY-MM-DD, nothing else (got '" .. v .. "')"
+  end
+  return true
+end
+
+local function rate(v)
+  for k in pairs(v) do
+    if k ~= "capacity" and k ~= "per_second" then return nil, "has an unknown field '" .. tostring(k) .. "' (capacity, per_second)" end
+  end
+  if type(v.capacity) ~= "number" or not finite(v.capacity) or v.capacity < 1 then
+    return nil, "needs capacity = N (requests at once, at least 1)"
+  end
+  if type(v.per_second) ~= "number" or not finite(v.per_second) or v.per_second <= 0 then
+    return nil, "needs per_second = R (requests per second, more than 0)"
+  end
+  return true
+end
 
 -- Settings every cart has, whatever its connector (the connector's schema adds its own).
 M.common = {
   connector = { type = "string", required = true, description = "shopify | bigcommerce | woocommerce" },
   active = { type = "boolean", default = true, description = "false: configured but never synced" },
-  download_statuses = { type = "table", description = "cart statuses to download; connector default when unset" },
-  earliest_order_date = { type = "string", description = "YYYY-MM-DD: never import older orders; the first backfill starts here" },
-  order_prefix = { type = "string", default = "", description = "prefix for order numbers, so carts never collide" },
-  batch_size = { type = "number", default = 50, description = "orders per page, capped at the API maximum" },
-  after_import_status = { type = "string", description = "status to set at the cart after import (never a download status)" },
-  rules = { type = "table", description = "rule files from rules/, in order" },
-  rate_limit = { type = "table", description = "{ capacity = N, per_second = R }: override the connector's bucket" },
-  overlap_minutes = { type = "number", default = 5, description = "re-read this much before the watermark" },
-  max_attempts = { type = "number", default = 6, description = "tries per request on 429, 5xx and timeouts" },
-  timeout = { type = "number", default = 30, description = "seconds per request" },
-  retry_base_seconds = { type = "number", default = 0.5, description = "first retry waits up to this; doubles each try" },
-  retry_max_seconds = { type = "number", default = 30, description = "longest wait between two tries (unless the cart asks for more)" },
+  download_statuses = { type = "table", check = M.list_of_strings,
+    description = "cart statuses to download; connector default when unset" },
+  earliest_order_date = { type = "string", check = date,
+    description = "YYYY-MM-DD: never import older orders; the first backfill starts here" },
+  order_prefix = { type = "string", default = "", check = text,
+    description = "prefix for order numbers, so carts never collide" },
+  batch_size = { type = "number", default = 50, check = M.number_between(1, nil, true),
+    description = "orders per page, capped at the API maximum" },
+  after_import_status = { type = "string", check = text,
+    description = "status to set at the cart after import (never a download status)" },
+  rules = { type = "table", check = M.list_of_strings, description = "rule files from rules/, in order" },
+  rate_limit = { type = "table", check = rate,
+    description = "{ capacity = N, per_second = R }: override the connector's bucket" },
+  overlap_minutes = { type = "number", default = 5, check = M.number_between(0, 10080),
+    description = "re-read this much before the watermark" },
+  max_attempts = { type = "number", default = 6, check = M.number_between(1, 100, true),
+    description = "tries per request on 429, 5xx and timeouts" },
+  timeout = { type = "number", default = 30, check = M.number_between(0.001, 3600),
+    description = "seconds per request" },
+  retry_base_seconds = { type = "number", default = 0.5, check = M.number_between(0.001, 3600),
+    description = "first retry waits up to this; doubles each try" },
+  retry_max_seconds = { type = "number", default = 30, check = M.number_between(0.001, 86400),
+    description = "longest wait between two tries, also when the cart asks for more" },
 }
 
 M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }
@@ -49,6 +109,11 @@ local function check_type(key, spec, v)
   if spec.type ~= "table" and type(v) ~= spec.type then
     return nil, key .. " must be a " .. spec.type .. ", not " .. type(v)
   end
+  if spec.type == "string" and spec.required and v == "" then return nil, key .. " must not be empty" end
+  if spec.check then
+    local ok, why = spec.check(v)
+    if not ok then return nil, key .. " " .. why end
+  end
   return true
 end
 
@@ -65,7 +130,11 @@ local function validate(c, conn)
       if spec.required and c[key] == nil then return nil, where .. key .. " is required" end
       local ok, err = check_type(key, spec, c[key])
       if not ok then return nil, where .. err end
-      if spec.secret and type(c[key]) == "string" then log.secret(c[key]) end
+      if spec.secret and type(c[key]) == "string" then
+        -- shorter values are not redacted from output (they would hide ordinary words)
+        if #c[key] < 4 then return nil, where .. key .. " is too short to be a real credential" end
+        log.secret(c[key])
+      end
     end
   end
   c.download_statuses = c.download_statuses or conn.default_download_statuses or {}
@@ -76,10 +145,11 @@ local function validate(c, conn)
     end
   end
   local page_max = conn.page_max or 250
-  if c.batch_size < 1 then return nil, where .. "batch_size must be at least 1" end
+  c.batch_size = math.tointeger(c.batch_size)
   if c.batch_size > page_max then c.batch_size = page_max end
-  if c.earliest_order_date and not c.earliest_order_date:match("^%d%d%d%d%-%d%d%-%d%d") then
-    return nil, where .. "earliest_order_date must be YYYY-MM-DD"
+  if c.retry_max_seconds < c.retry_base_seconds then
+    return nil, where .. "retry_max_seconds (" .. c.retry_max_seconds .. ") is less than retry_base_seconds ("
+      .. c.retry_base_seconds .. ")"
   end
   c.rules = c.rules or M.default_rules
   return c

@@ -1,15 +1,39 @@
 -- The Lua side of the command line: main.c parses options with getopt_long and calls
 -- main(cmd, opts, args); each command lives in cartwright/commands/<name>.lua and returns an
 -- exit code (0 ok, 1 failed, 2 bad usage or config).
+-- Everything a command writes goes through M.out / M.json / M.err: cart data is untrusted
+-- (an email may hold terminal escapes or a newline; a cart may echo our token in an error),
+-- so every line is redacted, human lines have their control characters escaped, and JSON
+-- lines are valid UTF-8.
 local config = require "cartwright.config"
+local text = require "cartwright.text"
+local json = require "cjson.safe"
 
 local M = {}
 
 local EXIT_USAGE = 2
 
---- Prints a message on stderr.
+--- Prints a human line on stdout (secrets redacted, control characters escaped).
+function M.out(fmt, ...)
+  local line = select("#", ...) > 0 and string.format(fmt, ...) or fmt
+  io.stdout:write(text.terminal(line), "\n")
+end
+
+--- Prints one JSON value as a line on stdout (secrets redacted, valid UTF-8).
+function M.json(v)
+  local s, err = json.encode(v)
+  if not s then error("cannot encode output: " .. tostring(err), 2) end
+  io.stdout:write(text.json_safe(s), "\n")
+end
+
+--- Prints a message on stderr (secrets redacted, control characters escaped).
 function M.err(fmt, ...)
-  io.stderr:write("cartwright: ", string.format(fmt, ...), "\n")
+  io.stderr:write("cartwright: ", text.terminal(string.format(fmt, ...)), "\n")
+end
+
+--- A progress line on stderr, rewritten in place (only when stderr is a terminal).
+function M.progress(fmt, ...)
+  io.stderr:write("\r", text.terminal(string.format(fmt, ...)), "\27[K")
 end
 
 --- Loads the config named by -c / $CARTWRIGHT_CONFIG / ./cartwright.lua, or reports why not.
@@ -45,6 +69,13 @@ local commands = {
 }
 
 function M.main(cmd, opts, args)
+  -- a connector's stray print() is output too: it never shows a secret
+  local raw_print = print
+  print = function(...) -- luacheck: ignore 121
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = text.redact(tostring(parts[i])) end
+    raw_print(table.unpack(parts, 1, parts.n))
+  end
   local mod = commands[cmd]
   if not mod then
     M.err("unknown command '%s'", cmd)

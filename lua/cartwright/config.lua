@@ -2,8 +2,14 @@
 -- with `cart "name" { ... }` and reads secrets with `env "NAME"`. Errors name file:line.
 local sandbox = require "cartwright.sandbox"
 local log = require "cartwright.log"
+local task = require "cartwright.task"
+local plain = require "cartwright.plain"
 
 local M = {}
+
+-- What evaluating the config file may cost: a config is declarations, so a loop or a memory
+-- bomb in it is stopped, and the error names the file's own line.
+M.limits = { instructions = 100000000, memory = 64 * 1024 * 1024 }
 
 --- Finds the config path: -c FILE, else $CARTWRIGHT_CONFIG, else ./cartwright.lua.
 function M.path(opt)
@@ -12,14 +18,15 @@ end
 
 local function dsl(cfg)
   local function cart(name)
-    if type(name) ~= "string" or name == "" then error("cart needs a name: cart \"acme\" { ... }", 2) end
+    if type(name) ~= "string" or not name:match("^[%w][%w_.%-]*$") or #name > 64 then
+      error("cart needs a name of letters, digits, '_', '-' or '.' (at most 64): cart \"acme\" { ... }", 2)
+    end
     return function(fields)
       if type(fields) ~= "table" then error("cart \"" .. name .. "\" needs a table of settings", 2) end
       if cfg.carts[name] then error("cart \"" .. name .. "\" is defined twice", 2) end
       local info = debug.getinfo(2, "Sl")
-      fields.name = name
-      fields._where = info.short_src .. ":" .. info.currentline
       cfg.carts[name] = fields
+      cfg.where[name] = info.short_src .. ":" .. info.currentline
       cfg.cart_order[#cfg.cart_order + 1] = name
     end
   end
@@ -32,26 +39,57 @@ local function dsl(cfg)
   return { cart = cart, env = env }
 end
 
+-- The file's values are the merchant's code's output: a metatable left on a cart's settings
+-- (__index, __pairs…) would run that code whenever the engine reads them, outside any budget.
+-- Every cart's settings must be plain data; the engine works on a copy it made itself.
+local function copy_plain(v)
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for k, x in next, v do c[k] = copy_plain(x) end
+  return c
+end
+
+local TOP = { db = "path of the SQLite database (default cartwright.db)",
+              rules_dir = "directory of your own rules, looked up before the shipped ones",
+              catalog = "CSV of the back office's SKUs (sku,name per line)" }
+
 --- Loads and evaluates the config file. Returns cfg | nil, err (err carries file:line).
 ---@param path string
 ---@return table|nil, string|nil
 function M.load(path)
-  local cfg = { carts = {}, cart_order = {} }
+  local cfg = { carts = {}, cart_order = {}, where = {} }
   local env = sandbox.env(dsl(cfg))
-  -- plain settings the file may assign at top level
-  local settings = { db = true, rules_dir = true, catalog = true }
+  local top = {}
   local mt = getmetatable(env)
   mt.__newindex = function(_, k, v)
-    if not settings[k] then error("unknown setting '" .. tostring(k) .. "'", 2) end
-    cfg[k] = v
+    if not TOP[k] then error("unknown setting '" .. tostring(k) .. "'", 2) end
+    local info = debug.getinfo(2, "Sl")
+    top[k] = { value = v, where = info.short_src .. ":" .. info.currentline }
   end
   local chunk, err = sandbox.loadfile(path, path, env)
   if not chunk then return nil, err end
-  local ok, perr = pcall(chunk)
-  if not ok then return nil, perr end
+  local ok, perr = task.limited_call(M.limits, chunk)
+  if not ok then return nil, (tostring(perr):match("^(.-)\nstack traceback:") or tostring(perr)) end
+  for k, v in pairs(top) do
+    if type(v.value) ~= "string" or v.value == "" or v.value:find("%z") then
+      return nil, v.where .. ": " .. k .. " must be a non-empty string (" .. TOP[k] .. ")"
+    end
+    cfg[k] = v.value
+  end
+  local carts = {}
+  for _, name in ipairs(cfg.cart_order) do
+    local pok, why = plain.check(cfg.carts[name], { depth = 8, nodes = 100000 })
+    if not pok then
+      return nil, cfg.where[name] .. ": cart \"" .. name .. "\": settings " .. (why:sub(1, 1) == "." and why:sub(2) or why)
+        .. " (settings are plain values: strings, numbers, booleans, tables of them)"
+    end
+    local c = copy_plain(cfg.carts[name])
+    c.name, c._where = name, cfg.where[name]
+    carts[name] = c
+  end
+  cfg.carts = carts
   cfg.path = path
   cfg.db = cfg.db or "cartwright.db"
-  if type(cfg.db) ~= "string" then return nil, path .. ": db must be a path string" end
   return cfg
 end
 

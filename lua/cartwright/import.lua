@@ -6,10 +6,13 @@ local crypto = require "cartwright.crypto"
 local task = require "cartwright.task"
 local log = require "cartwright.log"
 local rules = require "cartwright.rules"
+local sandbox = require "cartwright.sandbox"
 local context = require "cartwright.ctx"
 local time = require "cartwright.time"
 
 local M = {}
+
+local NORMALIZE_LIMITS = { instructions = 50000000, memory = 256 * 1024 * 1024 }
 
 local function set(list)
   local s = {}
@@ -57,9 +60,11 @@ function M.new(db, cart, conn, opts)
   -- transaction starts, so a page sees the map as committed then (ship-map, which releases the
   -- orders held so far, cannot commit in the middle of it)
   r.methods = {}
-  r.rule_ctx = {
+  -- one read-only view for every rule and order: a rule cannot change what the next one sees
+  r.rule_ctx = sandbox.readonly{
     cart = rules.public_settings(cart, conn), connector = conn.name or cart.connector,
     ship_method = function(code)
+      if type(code) ~= "string" then return nil end
       local m = r.methods[code]
       if m == nil then
         local row = db:ship_map_get{ code = code, cart = cart.name }
@@ -72,16 +77,29 @@ function M.new(db, cart, conn, opts)
   return r
 end
 
---- Normalizes and runs rules on one raw order. Returns a record ready to store.
-function Run:process(doc, raw)
-  local ok, order, nerr = task.limited_call(50000000, self.conn.normalize, self.ctx, doc)
-  if not ok or type(order) ~= "table" then
-    local reason = "cannot normalize: " .. tostring(ok and nerr or order)
-    return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, hold = { rule = "normalize", reason = reason } }
-  end
+-- The connector's normalize under a budget: order | nil, err.
+function Run:normalize(doc)
+  local ok, order, nerr = task.limited_call(NORMALIZE_LIMITS, self.conn.normalize, self.ctx, doc)
+  if not ok or type(order) ~= "table" then return nil, tostring(ok and nerr or order) end
   order.external_id = tostring(order.external_id)
   order.number = tostring(order.number or order.external_id)
+  return order
+end
+
+--- Normalizes and runs rules on one raw order. Returns a record ready to store.
+function Run:process(doc, raw)
+  local order, nerr = self:normalize(doc)
+  if not order then
+    local reason = "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
+    return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, hold = { rule = "normalize", reason = reason } }
+  end
   local hold = rules.run(self.rules, order, self.rule_ctx)
+  if hold and hold.dirty then
+    -- the rule died half-way or left something that is not data: store the order as the cart
+    -- sent it, without any rule's changes, held with the reason
+    if self.log_debug and hold.trace then log.debug("rule failed", { rule = hold.rule, trace = hold.trace }) end
+    order = self:normalize(doc) or { external_id = order.external_id, number = order.external_id, raw_only = true }
+  end
   if self.has_catalog == nil then self.has_catalog = self.db:product_known{ sku = "" }.catalog == 1 end
   flag_unknown_skus(self.db, order, self.has_catalog)
   -- what is stored; a connector or rule that left a function, NaN or a cycle in the order
@@ -209,7 +227,7 @@ function Run:one(doc, raw)
   st[outcome] = st[outcome] + 1
   if rec.hold then
     -- a broken rule or connector is the operator's problem: warn; an ordinary hold is data
-    local broken = rec.hold.rule == "normalize" or rec.hold.reason:find("%] error: ")
+    local broken = rec.hold.rule == "normalize" or rec.hold.broken
     if broken or self.log_debug then
       log[broken and "warn" or "debug"]("order held", { cart = cart, order = rec.external_id, rule = rec.hold.rule,
                                                         reason = rec.hold.reason })

@@ -1,43 +1,51 @@
 -- Rules: the merchant's Lua files in rules/, run on every normalized order in the order the
--- cart lists them. Each runs sandboxed with an instruction budget; a rule that errors or loops
--- holds the order with the rule's name, file:line and the error, and the import goes on.
+-- cart lists them. Each runs sandboxed with an instruction and memory budget; a rule that
+-- errors, loops, returns an unknown verdict, changes the order's identity or leaves something
+-- in it that is not plain data holds the order with the rule's name and why, and the import
+-- goes on. Rules see a read-only ctx: one rule cannot change what the next one sees.
 local sandbox = require "cartwright.sandbox"
 local task = require "cartwright.task"
+local plain = require "cartwright.plain"
 
 local M = {}
 
 M.budget = 5000000 -- instructions per rule per order
+M.memory = 64 * 1024 * 1024 -- bytes the whole chain may allocate per order
 
 local cache = {}
 
---- Loads rules/<name>.lua from `dir` (the config's rules_dir) or the engine's rules/, or a
---- path ending in .lua. Returns rule | nil, err.
+-- Where rule `name` lives: the merchant's rules_dir first, then the rules shipped with the
+-- engine. Returns the real path (errors name it) | nil, err.
+local function find(name, dir)
+  if name:match("%.lua$") then return name end
+  if not name:match("^[%w_%-]+$") then return nil, "bad rule name '" .. name .. "'" end
+  local own = dir and (dir .. "/" .. name .. ".lua")
+  local f = own and io.open(own, "rb")
+  if f then
+    f:close()
+    return own
+  end
+  return package.cartwright_home .. "/rules/" .. name .. ".lua"
+end
+
+--- Loads rule `name` (rules/<name>.lua from `dir`, the config's rules_dir, or the engine's
+--- rules/, or a path ending in .lua). Returns rule | nil, err.
 function M.load(name, dir)
-  local path, display
-  if name:match("%.lua$") then
-    path, display = name, name
-  else
-    if not name:match("^[%w_%-]+$") then return nil, "bad rule name '" .. name .. "'" end
-    display = "rules/" .. name .. ".lua"
-    -- the merchant's rules_dir first, then the rules shipped with the engine
-    path = package.cartwright_home .. "/rules/" .. name .. ".lua"
-    local own = dir and (dir .. "/" .. name .. ".lua")
-    local f = own and io.open(own, "rb")
-    if f then
-      f:close()
-      path = own
-    end
-  end
+  local path, ferr = find(name, dir)
+  if not path then return nil, ferr end
   if cache[path] then return cache[path] end
-  local chunk, err = sandbox.loadfile(path, display, sandbox.env())
+  local chunk, err = sandbox.loadfile(path, path, sandbox.env())
   if not chunk then return nil, err end
-  local ok, rule = task.limited_call(M.budget, chunk)
-  if not ok then return nil, rule end
-  if type(rule) ~= "table" or type(rule.apply) ~= "function" then
-    return nil, display .. ": a rule file must return { apply = function(order, ctx) ... end }"
+  local ok, rule = task.limited_call({ instructions = M.budget, memory = M.memory }, chunk)
+  if not ok then return nil, (tostring(rule):match("^(.-)\nstack traceback:") or tostring(rule)) end
+  if type(rule) ~= "table" or debug.getmetatable(rule) ~= nil or type(rawget(rule, "apply")) ~= "function" then
+    return nil, path .. ": a rule file must return { apply = function(order, ctx) ... end }"
   end
-  rule.name = rule.name or display:match("([^/]+)%.lua$")
-  rule.file = display
+  local rname = rawget(rule, "name")
+  if rname ~= nil and type(rname) ~= "string" then return nil, path .. ": a rule's name must be a string" end
+  rule = { name = rname or path:match("([^/]+)%.lua$"), file = path, apply = rawget(rule, "apply"),
+           description = type(rawget(rule, "description")) == "string" and rawget(rule, "description") or nil,
+           module = rule }
   cache[path] = rule
   return rule
 end
@@ -55,34 +63,70 @@ end
 
 function M.clear_cache() cache = {} end
 
+local function quote(v)
+  if type(v) == "string" then return "'" .. v .. "'" end
+  return "(a " .. type(v) .. ")"
+end
+
 -- The whole chain runs under one budget (rules × per-rule budget) in one limited call;
--- `current` says which rule was running when something went wrong.
+-- `current` says which rule was running when something went wrong. Returns nothing, or the
+-- index of the rule that held the order, its reason, and whether the hold is the rule's
+-- own verdict ("hold") or a fault of the rule.
 local current
 local function chain(list, order, ctx)
+  local id, cart = rawget(order, "external_id"), rawget(order, "cart")
   for i, rule in ipairs(list) do
     current = i
     local verdict, reason = rule.apply(order, ctx)
-    if verdict == "hold" then return i, reason end
+    local ok, why = plain.check(order)
+    if not ok then
+      return i, "[rule " .. rule.name .. "] left something that is not plain data in the order: "
+        .. (why:sub(1, 1) == "." and "order" .. why or why), "dirty"
+    end
+    if rawget(order, "external_id") ~= id or rawget(order, "cart") ~= cart then
+      local was = rawget(order, "external_id")
+      rawset(order, "external_id", id)
+      rawset(order, "cart", cart)
+      return i, "[rule " .. rule.name .. "] changed the order's identity (external_id '" .. tostring(id) .. "' -> "
+        .. quote(was) .. "): a rule may not", true
+    end
+    if verdict == "hold" then
+      -- converted here, under the budget: a table's __tostring is the rule's code too
+      if reason ~= nil and type(reason) ~= "string" then reason = tostring(reason) end
+      return i, reason or ("held by " .. rule.name)
+    elseif verdict ~= nil then
+      return i, "[rule " .. rule.name .. "] returned unknown verdict " .. quote(verdict)
+        .. " (a rule returns nothing, or \"hold\", reason)", true
+    end
   end
   return nil
 end
 
---- Runs the rules on order (in place). ctx: { cart = settings without secrets, connector,
---- ship_method = function(code) }. Returns nil when no rule held it, or { rule, reason }.
+local function first_line(s)
+  return (s:match("^(.-)\nstack traceback:") or s)
+end
+
+--- Runs the rules on order (in place). ctx: a read-only view (sandbox.readonly) of { cart =
+--- settings without secrets, connector, ship_method = function(code) }. Returns nil when no
+--- rule held it, or { rule, reason, broken = true when the rule failed rather than decided,
+--- dirty = true when the order may hold what the rule left half-done (an error, or a value
+--- that is not plain data): the caller stores a freshly normalized copy instead }.
+--- The order's identity (external_id, cart) is the same afterwards, whatever a rule did.
 function M.run(list, order, ctx)
   current = nil
-  local ok, i, reason = task.limited_call(M.budget * #list, chain, list, order, ctx)
+  local id, cart = rawget(order, "external_id"), rawget(order, "cart")
+  local ok, i, reason, fault = task.limited_call({ instructions = M.budget * #list, memory = M.memory },
+    chain, list, order, ctx)
   if not ok then
+    rawset(order, "external_id", id)
+    rawset(order, "cart", cart)
     local rule = list[current or 1]
-    return { rule = rule.name, reason = "[rule " .. rule.name .. "] error: " .. tostring(i) }
+    return { rule = rule.name, broken = true, dirty = true, trace = tostring(i),
+             reason = "[rule " .. rule.name .. "] error: " .. first_line(tostring(i)) }
   end
-  if i then
-    local rule = list[i]
-    return { rule = rule.name, reason = tostring(reason or "held by " .. rule.name) }
-  end
+  if i then return { rule = list[i].name, reason = reason, broken = fault and true or nil, dirty = fault == "dirty" or nil } end
   return nil
 end
-
 --- The settings a rule may see: everything but the connector's secret fields.
 function M.public_settings(cart, conn)
   local out = {}

@@ -39,6 +39,15 @@ local function offset(zone, utc_words)
   return sign == "-" and -off or off
 end
 
+local DAYS_IN = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 }
+
+--- Whether y-mo-d is a day of the calendar (2025-02-29 and 2025-13-45 are not).
+function M.valid_date(y, mo, d)
+  if mo < 1 or mo > 12 or d < 1 then return false end
+  local leap = (y % 4 == 0 and y % 100 ~= 0) or y % 400 == 0
+  return d <= (mo == 2 and leap and 29 or DAYS_IN[mo])
+end
+
 local function epoch(y, mo, d, h, mi, se, off)
   return M.days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off
 end
@@ -58,7 +67,9 @@ function M.parse(s)
   end
   local off = offset(zone, ISO_UTC)
   if not off then return nil end
-  return epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(se), off)
+  y, mo, d, h, mi, se = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(se)
+  if not M.valid_date(y, mo, d) or h > 23 or mi > 59 or se > 59 then return nil end
+  return epoch(y, mo, d, h, mi, se, off)
 end
 
 local function stored(t) return t and M.format(t) or nil end
@@ -90,7 +101,9 @@ local function plain(s)
     local y, mo, d, h, zone = match(s, "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):[0-5]%d:[0-5]%d(.*)$")
     local off = y and whole_hours(zone)
     if not off then return nil end
-    local t = M.days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600 - off
+    y, mo, d, h = tonumber(y), tonumber(mo), tonumber(d), tonumber(h)
+    if h > 23 or not M.valid_date(y, mo, d) then return nil end
+    local t = M.days_from_civil(y, mo, d) * 86400 + h * 3600 - off
     local cy, cm, cd = M.civil_from_days(t // 86400)
     head = format("%04d-%02d-%02dT%02d", cy, cm, cd, t % 86400 // 3600) -- as M.format
     if hours_n >= HOURS_MAX then hours, hours_n = {}, 0 end
@@ -102,7 +115,9 @@ local function plain(s)
   return mmss and head .. mmss .. "Z"
 end
 
---- Any accepted form -> the stored form, or nil.
+--- Any accepted form (a bare date "YYYY-MM-DD" is midnight UTC) -> the stored form, or nil.
+--- Strict: a real calendar day, nothing before or after (a date a person typed with a trailing
+--- space is refused, never read as something else).
 function M.iso_utc(s)
   return type(s) == "string" and plain(s) or stored(M.parse(s))
 end
@@ -134,7 +149,9 @@ function M.parse_rfc2822(s)
   if not d or not months[mon] then return nil end
   local off = offset(zone, RFC_UTC)
   if not off then return nil end
-  return epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(se) or 0, off)
+  y, d, h, mi, se = tonumber(y), tonumber(d), tonumber(h), tonumber(mi), tonumber(se) or 0
+  if not M.valid_date(y, months[mon], d) or h > 23 or mi > 59 or se > 59 then return nil end
+  return epoch(y, months[mon], d, h, mi, se, off)
 end
 
 --- RFC 2822 -> the stored form, or nil.

@@ -25,9 +25,9 @@ function M.run(opts, _, cli)
       last_summary = st.last_summary or json.null, last_error = st.last_error or json.null,
     }
     if opts.json then
-      print(json.encode(row))
+      cli.json(row)
     else
-      print(string.format("%-20s %-12s %-8s %-40s watermark=%s last_import=%s", c.name, c.connector,
+      cli.out(string.format("%-20s %-12s %-8s %-40s watermark=%s last_import=%s", c.name, c.connector,
         c.active and "active" or "inactive", c.url or "-", st.watermark or "-", st.last_import_at or "-"))
     end
   end

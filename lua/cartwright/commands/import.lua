@@ -1,16 +1,15 @@
 -- cartwright import CART|--all [--since DATE] [--dry-run]: download new and changed orders.
 local carts = require "cartwright.carts"
 local importer = require "cartwright.import"
-local json = require "cjson.safe"
 local log = require "cartwright.log"
 
 local M = {}
 
-local function import_one(db, cfg, cart, conn, opts)
+local function import_one(db, cfg, cart, conn, opts, cli)
   local run, err = importer.new(db, cart, conn, {
     since = opts.since, dry_run = opts["dry-run"], rules_dir = cfg.rules_dir,
     progress = log.isatty(2) and function(st)
-      io.stderr:write(string.format("\r%s: %d orders seen, page %d", cart.name, st.seen, st.pages))
+      cli.progress("%s: %d orders seen, page %d", cart.name, st.seen, st.pages)
     end or nil,
   })
   if not run then return nil, err, cart.name .. ": not started" end
@@ -48,11 +47,11 @@ function M.run(opts, args, cli)
   end
   local failed = 0
   for _, cc in ipairs(list) do
-    local stats, err, summary = import_one(db, cfg, cc[1], cc[2], opts)
+    local stats, err, summary = import_one(db, cfg, cc[1], cc[2], opts, cli)
     if opts.json then
-      print(json.encode{ cart = cc[1].name, ok = stats ~= nil, error = err, summary = summary, dry_run = opts["dry-run"] or false })
+      cli.json{ cart = cc[1].name, ok = stats ~= nil, error = err, summary = summary, dry_run = opts["dry-run"] or false }
     else
-      print(summary .. (opts["dry-run"] and " (dry run: nothing written)" or ""))
+      cli.out(summary .. (opts["dry-run"] and " (dry run: nothing written)" or ""))
     end
     if not stats then
       failed = failed + 1

@@ -31,16 +31,16 @@ function M.run(opts, args, cli)
   end
   for _, row in ipairs(rows) do
     if opts.json then
-      print(json.encode(M.view(row)))
+      cli.json(M.view(row))
     else
       local o = json.decode(row.doc) or {}
-      print(string.format("%-16s %-14s %-12s %-17s %-20s %s", row.cart, row.number or "-", row.status or "-",
+      cli.out(string.format("%-16s %-14s %-12s %-17s %-20s %s", row.cart, row.number or "-", row.status or "-",
         row.cart_status or "-", row.created_at or "-",
         row.hold_rule and ("HELD [" .. row.hold_rule .. "] " .. (row.hold_reason or "")) or
           ((o.customer and o.customer.email) or "")))
     end
   end
-  if not opts.json then print(string.format("%d orders", #rows)) end
+  if not opts.json then cli.out("%d orders", #rows) end
   db:close()
   return 0
 end

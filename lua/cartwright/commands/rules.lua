@@ -6,6 +6,7 @@ local samples = require "cartwright.samples"
 local carts = require "cartwright.carts"
 local importer = require "cartwright.import"
 local json = require "cjson.safe"
+local sandbox = require "cartwright.sandbox"
 
 local M = {}
 
@@ -40,17 +41,17 @@ local function check(opts, files, cli)
     else
       local held, errors = 0, {}
       for _, s in ipairs(samples.all()) do
-        local ctx = { cart = { name = "sample", order_prefix = "S-", connector = s.connector }, connector = s.connector,
-                      ship_method = function(code) return code == "Standard" and "UPS Ground" or nil end }
+        local ctx = sandbox.readonly{ cart = { name = "sample", order_prefix = "S-", connector = s.connector },
+          connector = s.connector, ship_method = function(code) return code == "Standard" and "UPS Ground" or nil end }
         local verdict = rules.run({ rule }, s.order, ctx)
-        if verdict and verdict.reason:match("%] error: ") then errors[#errors + 1] = verdict.reason
+        if verdict and verdict.broken then errors[#errors + 1] = verdict.reason
         elseif verdict then held = held + 1 end
       end
       if #errors > 0 then
         cli.err("%s", errors[1])
         failed = failed + 1
       else
-        print(string.format("ok   %s: %d sample orders, %d held", rule.file, #samples.all(), held))
+        cli.out("ok   %s: %d sample orders, %d held", rule.file, #samples.all(), held)
       end
     end
   end
@@ -91,15 +92,15 @@ local function replay(opts, cli)
         if #diffs > 0 then
           changed = changed + 1
           if opts.json then
-            print(json.encode{ cart = row.cart, external_id = row.external_id, before = old, after = new })
+            cli.json{ cart = row.cart, external_id = row.external_id, before = old, after = new }
           else
-            print(string.format("%s %s: %s", row.cart, row.number or row.external_id, table.concat(diffs, "; ")))
+            cli.out("%s %s: %s", row.cart, row.number or row.external_id, table.concat(diffs, "; "))
           end
         end
       end
     end
   end
-  if not opts.json then print(string.format("replayed %d orders: %d would change (nothing written)", seen, changed)) end
+  if not opts.json then cli.out("replayed %d orders: %d would change (nothing written)", seen, changed) end
   db:close()
   return 0
 end

@@ -33,9 +33,9 @@ function M.run(opts, args, cli)
   if opts.list then
     for _, m in ipairs(assert(db:ship_map_list{})) do
       if opts.json then
-        print(json.encode{ code = m.code, cart = m.cart ~= "" and m.cart or json.null, method = m.method })
+        cli.json{ code = m.code, cart = m.cart ~= "" and m.cart or json.null, method = m.method }
       else
-        print(string.format("%-24s %-16s %s", m.code, m.cart ~= "" and m.cart or "(all carts)", m.method))
+        cli.out("%-24s %-16s %s", m.code, m.cart ~= "" and m.cart or "(all carts)", m.method)
       end
     end
     return 0
@@ -57,10 +57,10 @@ function M.run(opts, args, cli)
     return 1
   end
   if opts.json then
-    print(json.encode{ code = args[1], method = args[2], cart = opts.cart or json.null, released = released })
+    cli.json{ code = args[1], method = args[2], cart = opts.cart or json.null, released = released }
   else
-    print(string.format("mapped %s -> %s%s; released %d orders", args[1], args[2],
-      opts.cart and (" for " .. opts.cart) or "", released))
+    cli.out("mapped %s -> %s%s; released %d orders", args[1], args[2],
+      opts.cart and (" for " .. opts.cart) or "", released)
   end
   db:close()
   return 0

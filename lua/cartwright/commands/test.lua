@@ -2,7 +2,6 @@
 -- "Test failed: <reason>" and exit 1. A bad config is exit 2.
 local carts = require "cartwright.carts"
 local context = require "cartwright.ctx"
-local json = require "cjson.safe"
 
 local M = {}
 
@@ -31,7 +30,7 @@ function M.run(opts, args, cli)
     return 2
   end
   if type(conn.test) ~= "function" then
-    print("Test failed: connector " .. cart.connector .. " has no test hook")
+    cli.out("Test failed: connector " .. cart.connector .. " has no test hook")
     return 1
   end
   local ctx = context.new(cart, conn)
@@ -40,16 +39,16 @@ function M.run(opts, args, cli)
   if not ok then info, err = nil, info end
   if not info then
     if opts.json then
-      print(json.encode{ cart = cart.name, ok = false, reason = explain(err, cart) })
+      cli.json{ cart = cart.name, ok = false, reason = explain(err, cart) }
     else
-      print("Test failed: " .. explain(err, cart))
+      cli.out("Test failed: " .. explain(err, cart))
     end
     return 1
   end
   if opts.json then
-    print(json.encode{ cart = cart.name, ok = true, connector = cart.connector, api_version = info.api_version, shop = info.shop })
+    cli.json{ cart = cart.name, ok = true, connector = cart.connector, api_version = info.api_version, shop = info.shop }
   else
-    print(string.format("Test passed: %s %s (%s)", cart.connector, tostring(info.api_version), tostring(info.shop)))
+    cli.out("Test passed: %s %s (%s)", cart.connector, tostring(info.api_version), tostring(info.shop))
   end
   return 0
 end

@@ -1,0 +1,109 @@
+/* lua_api_plain: the cartwright.plain module — checks that a value a merchant's file built (a
+ * rule's order, the config's settings) is plain data: tables without metatables, strings,
+ * finite numbers, booleans, cjson.null. The engine reads such values outside any instruction
+ * budget, so a metatable left on them (__index, __pairs, __eq...) would run the merchant's code
+ * there; the check itself never runs Lua (raw traversal). Uses lua only. */
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "modules.h"
+
+#define PATH_MAX_LEN 200
+
+typedef struct {
+    int max_depth;
+    long nodes, max_nodes;
+    char path[PATH_MAX_LEN];
+    char why[64];
+} walk;
+
+static int refuse(walk *w, const char *why)
+{
+    snprintf(w->why, sizeof w->why, "%s", why);
+    return -1;
+}
+
+/* Appends ".key" or "[n]" for the key at stack index k to w->path; returns the old length. */
+static size_t path_push(lua_State *L, walk *w, int k)
+{
+    size_t len = strlen(w->path);
+    if (lua_type(L, k) == LUA_TSTRING)
+        snprintf(w->path + len, sizeof w->path - len, ".%s", lua_tostring(L, k));
+    else if (lua_isinteger(L, k))
+        snprintf(w->path + len, sizeof w->path - len, "[%lld]", (long long)lua_tointeger(L, k));
+    return len;
+}
+
+static int check_value(lua_State *L, walk *w, int idx, int depth);
+
+/* stack effect: none on success; on failure the stack is left for the caller to reset */
+static int check_table(lua_State *L, walk *w, int t, int depth)
+{
+    if (depth > w->max_depth) return refuse(w, "is nested too deep (a cycle?)");
+    if (lua_getmetatable(L, t)) return refuse(w, "holds a table with a metatable");
+    luaL_checkstack(L, 3, "plain.check");
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        /* stack: ..., key, value */
+        int kt = lua_type(L, -2);
+        if (kt != LUA_TSTRING && !(kt == LUA_TNUMBER && lua_isinteger(L, -2)))
+            return refuse(w, "has a key that is not a string or an integer");
+        size_t mark = path_push(L, w, lua_gettop(L) - 1);
+        if (check_value(L, w, lua_gettop(L), depth + 1)) return -1;
+        w->path[mark] = '\0';
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static int check_value(lua_State *L, walk *w, int idx, int depth)
+{
+    if (++w->nodes > w->max_nodes) return refuse(w, "holds too many values");
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL: return 0;
+    case LUA_TNUMBER: {
+        if (lua_isinteger(L, idx)) return 0;
+        double v = lua_tonumber(L, idx);
+        return isfinite(v) ? 0 : refuse(w, "holds a NaN or infinite number");
+    }
+    case LUA_TTABLE: return check_table(L, w, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) return 0; /* cjson.null */
+        /* fall through */
+    default:
+        snprintf(w->why, sizeof w->why, "holds a %s", luaL_typename(L, idx));
+        return -1;
+    }
+}
+
+/* plain.check(value [, {depth = 32, nodes = 1000000}]) -> true | nil, "WHERE what"
+ * WHERE is a path like ".lines[2].sku" ("the value" for the value itself) */
+static int l_check(lua_State *L)
+{
+    walk w = {32, 0, 1000000, "", ""};
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "depth");
+        w.max_depth = (int)luaL_optinteger(L, -1, w.max_depth);
+        lua_getfield(L, 2, "nodes");
+        w.max_nodes = (long)luaL_optinteger(L, -1, w.max_nodes);
+    }
+    lua_settop(L, 1);
+    if (check_value(L, &w, 1, 0) == 0) {
+        lua_settop(L, 0);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_settop(L, 0);
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s %s", w.path[0] ? w.path : "the value", w.why);
+    return 2;
+}
+
+int plain_open(lua_State *L)
+{
+    static const luaL_Reg fns[] = {{"check", l_check}, {NULL, NULL}};
+    luaL_newlib(L, fns);
+    return 1;
+}
