@@ -31,6 +31,7 @@ struct budget {
 };
 
 static budget *volatile watched; /* the process's budget, for the signal handler */
+static volatile sig_atomic_t interrupted; /* budget_interrupt() was called: every run stops */
 
 /* ---- the hook ---------------------------------------------------------------------------- */
 
@@ -38,6 +39,12 @@ static budget *volatile watched; /* the process's budget, for the signal handler
  * swallow the kill: the next instruction after it raises again. */
 static void instr_hook(lua_State *L, lua_Debug *ar)
 {
+    if (interrupted) {
+        /* keeps firing on every instruction of every armed thread: nothing can catch it for good */
+        lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
+        lua_pushliteral(L, BUDGET_INTERRUPTED);
+        lua_error(L);
+    }
     budget *b = watched;
     budget_frame *f = b ? b->frame : NULL;
     if (!f) return;
@@ -121,7 +128,9 @@ void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit)
     f->ticks = 0;
     f->up = b->frame;
     f->outer = b->running;
-    lua_sethook(L, NULL, 0, 0); /* a fresh budget: unarmed until the watchdog sees it run long */
+    /* a fresh budget: unarmed until the watchdog sees it run long (or at once after a stop signal) */
+    if (interrupted) lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
+    else lua_sethook(L, NULL, 0, 0);
     b->frame = f;
     b->running = L;
     b->runs++;
@@ -130,10 +139,23 @@ void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit)
 void budget_pop(budget *b, budget_frame *f)
 {
     b->frame = f->up;
-    lua_sethook(f->L, NULL, 0, 0);
+    if (!interrupted) lua_sethook(f->L, NULL, 0, 0);
     b->running = f->outer;
     b->runs++;
 }
+
+/* Called from a signal handler: lua_sethook is safe there (lua.c stops a script on SIGINT the
+ * same way), and the frames are on the stacks of the runs still going, linked while they run. */
+void budget_interrupt(void)
+{
+    interrupted = 1;
+    budget *b = watched;
+    if (!b) return;
+    if (b->running) lua_sethook(b->running, instr_hook, LUA_MASKCOUNT, 1);
+    for (budget_frame *f = b->frame; f; f = f->up) lua_sethook(f->L, instr_hook, LUA_MASKCOUNT, 1);
+}
+
+int budget_interrupted(void) { return interrupted != 0; }
 
 /* ---- coroutine.resume and coroutine.wrap -------------------------------------------------- */
 
@@ -148,6 +170,7 @@ static int resume(lua_State *L, lua_State *co, int narg)
     budget *b = watched;
     lua_State *outer = b ? b->running : NULL;
     lua_xmove(L, co, narg);
+    if (interrupted) lua_sethook(co, instr_hook, LUA_MASKCOUNT, 1);
     if (b) b->running = co;
     int nres, st = lua_resume(co, L, narg, &nres);
     if (b) b->running = outer;

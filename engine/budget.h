@@ -26,6 +26,13 @@ void budget_free(budget *b);
 void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit);
 void budget_pop(budget *b, budget_frame *f);
 
+/* Stops every Lua run of the process: from now on the hook raises BUDGET_INTERRUPTED on every
+ * instruction of every thread that runs (a pcall cannot catch it for good). Async-signal-safe:
+ * for SIGINT/SIGTERM handlers. */
+#define BUDGET_INTERRUPTED "interrupted: the process is stopping (signal)"
+void budget_interrupt(void);
+int budget_interrupted(void);
+
 /* Replaces coroutine.resume and coroutine.wrap in L's coroutine table with versions that tell
  * the watchdog (the process's one budget) which thread runs. */
 void budget_open_coroutines(lua_State *L);

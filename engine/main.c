@@ -2,21 +2,30 @@
  * runtime, runs the command's main task and turns its outcome into an exit code
  * (0 ok, 1 failed, 2 bad usage or config). Commands other than run/version/help are written
  * in Lua (lua/cartwright/cli.lua); this file only hands them their parsed options.
- * Uses rt, log, libevent (signals), and the library version calls. */
+ * Stopping: SIGINT/SIGTERM stop whatever runs (budget_interrupt makes running Lua raise, the
+ * loop is told through a pipe) and a deadline ends the process STOP_GRACE_MS later if it is
+ * still going (SQLite's journal keeps the database consistent at any point); a second signal
+ * ends it at once.
+ * Uses rt, budget, log, libevent, and the library version calls. */
 #include <curl/curl.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <lauxlib.h>
 #include <lua.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "log.h"
 #include "rt.h"
+
+#define STOP_GRACE_MS 1500 /* after SIGTERM, the process is gone within this (and 2 s) */
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -90,21 +99,82 @@ static int cmd_version(void)
     return EXIT_OK;
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+/* ---- stopping ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_signal; /* the first SIGINT/SIGTERM, or 0 */
+static int stop_pipe[2] = {-1, -1};
+
+static void say(const char *msg) /* async-signal-safe */
+{
+    ssize_t w = write(STDERR_FILENO, msg, strlen(msg));
+    (void)w;
+}
+
+static void on_deadline(int sig)
+{
+    (void)sig;
+    say("cartwright: still running 1.5 s after the stop signal: exiting now (the database stays consistent)\n");
+    _exit(EXIT_FAILED);
+}
+
+/* SIGINT/SIGTERM, in the handler itself: running Lua raises from its next instruction on, the
+ * loop hears of it through the pipe, and the deadline is set. */
+static void on_stop_signal(int sig)
+{
+    if (stop_signal) {
+        say("cartwright: second signal: exiting now\n");
+        _exit(EXIT_FAILED);
+    }
+    stop_signal = sig;
+    budget_interrupt();
+    char c = (char)sig;
+    ssize_t w = write(stop_pipe[1], &c, 1);
+    (void)w;
+    struct itimerval it = {{0, 0}, {STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* On the loop: the stop signal's pipe, or SIGHUP (through libevent). */
+static void on_signal(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     rt *r = arg;
-    if (sig == SIGHUP) {
-        log_write(LOG_INFO, "reload requested", NULL);
-        lua_State *L = rt_lua(r);
-        if (lua_getfield(L, LUA_REGISTRYINDEX, "cartwright.on_reload") == LUA_TFUNCTION)
-            rt_spawn(r, L, 0, NULL, NULL);
-        else
-            lua_pop(L, 1);
+    if (fd != SIGHUP) {
+        char c = 0;
+        ssize_t n = read(fd, &c, 1);
+        (void)n;
+        log_write(LOG_INFO, "stopping", (const char *[]){"signal", c == SIGINT ? "INT" : "TERM", NULL});
+        rt_stop(r);
         return;
     }
-    log_write(LOG_INFO, "stopping", (const char *[]){"signal", sig == SIGINT ? "INT" : "TERM", NULL});
-    rt_stop(r);
+    log_write(LOG_INFO, "reload requested", NULL);
+    lua_State *L = rt_lua(r);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "cartwright.on_reload") == LUA_TFUNCTION)
+        rt_spawn(r, L, 0, NULL, NULL);
+    else
+        lua_pop(L, 1);
+}
+
+/* Installs the stop handlers and the loop's events (SIGHUP, the pipe). Returns 0 or -1. */
+static int signals_start(struct event_base *base, rt *r, struct event **evs)
+{
+    if (pipe(stop_pipe)) return -1;
+    for (int i = 0; i < 2; i++) fcntl(stop_pipe[i], F_SETFD, FD_CLOEXEC);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_deadline;
+    sigaction(SIGALRM, &sa, NULL);
+    evs[0] = event_new(base, stop_pipe[0], EV_READ | EV_PERSIST, on_signal, r);
+    evs[1] = evsignal_new(base, SIGHUP, on_signal, r);
+    if (!evs[0] || !evs[1]) return -1;
+    event_add(evs[0], NULL);
+    event_add(evs[1], NULL);
+    return 0;
 }
 
 /* The main task's end: an integer result is the exit code; an error prints file:line. */
@@ -114,8 +184,9 @@ static void main_done(task *t, lua_State *co, int ok, int nres, void *ud)
     main_result *res = ud;
     res->done = 1;
     if (!ok) {
-        /* A failed main chunk is a broken script: stop its servers and tasks too. */
-        fprintf(stderr, "cartwright: error: %s\n", lua_tostring(co, -1));
+        /* A failed main chunk is a broken script: stop its servers and tasks too. Cut short by
+         * a stop signal, it is reported as interrupted by main(). */
+        if (!stop_signal) fprintf(stderr, "cartwright: error: %s\n", lua_tostring(co, -1));
         res->exit_code = EXIT_FAILED;
         rt_stop(res->r);
         return;
@@ -233,11 +304,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "cartwright: cannot start the runtime\n");
         return EXIT_FAILED;
     }
-    struct event *sigs[3];
-    int signums[3] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-        sigs[i] = evsignal_new(base, signums[i], on_signal, r);
-        event_add(sigs[i], NULL);
+    struct event *sigs[2] = {NULL, NULL};
+    if (signals_start(base, r, sigs)) {
+        fprintf(stderr, "cartwright: cannot set up signal handling\n");
+        return EXIT_FAILED;
     }
     signal(SIGPIPE, SIG_IGN);
 
@@ -259,17 +329,21 @@ int main(int argc, char **argv)
         rt_run(r);
         /* A signal ends `run` and `sim` as their normal way out; any other command it cut
          * short did not finish its work. */
-        if (!res.done && rt_stopping(r)) {
+        if (stop_signal || (!res.done && rt_stopping(r))) {
             int serving = strcmp(cmd, "run") == 0 || strcmp(cmd, "sim") == 0;
-            res.exit_code = serving ? EXIT_OK : EXIT_FAILED;
-            if (!serving) fprintf(stderr, "cartwright: %s interrupted; what was stored so far is kept\n", cmd);
+            if (serving) {
+                res.exit_code = EXIT_OK;
+            } else if (!res.done || res.exit_code == EXIT_FAILED) {
+                res.exit_code = EXIT_FAILED;
+                fprintf(stderr, "cartwright: %s interrupted; what was stored so far is kept\n", cmd);
+            }
         }
     } else {
         res.exit_code = nargs == -1 ? EXIT_USAGE : EXIT_FAILED;
         lua_settop(L, 0);
     }
     int unobserved = rt_free(r);
-    for (int i = 0; i < 3; i++) event_free(sigs[i]);
+    for (int i = 0; i < 2; i++) event_free(sigs[i]);
     event_base_free(base);
     log_clear_secrets();
     if (res.exit_code == EXIT_OK && unobserved) res.exit_code = EXIT_FAILED;

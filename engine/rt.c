@@ -163,7 +163,7 @@ static void task_unref(task *t)
 {
     if (--t->refs > 0) return;
     rt *r = t->r;
-    if (t->error_unobserved && !r->closing) {
+    if (t->error_unobserved && !r->closing && !budget_interrupted()) { /* a stop signal killed it */
         log_write(LOG_ERROR, "task failed", (const char *[]){"error", lua_tostring(t->L, -1), NULL});
         r->unobserved++;
     }
@@ -249,7 +249,7 @@ static void ready_cb(evutil_socket_t fd, short what, void *arg)
     task *t;
     /* Only run what was queued before this turn, so a yield loop cannot starve the loop. */
     task *tail = r->ready_tail;
-    while ((t = r->ready_head) && !r->stopping) {
+    while ((t = r->ready_head) && !r->stopping && !budget_interrupted()) {
         r->ready_head = t->next_ready;
         if (!r->ready_head) r->ready_tail = NULL;
         t->queued = 0;
@@ -615,7 +615,7 @@ int rt_free(rt *r)
     if (r->L) {
         /* Report failed tasks nobody waited for while their messages can still be read. */
         for (task *t = r->all; t; t = t->next) {
-            if (t->finished && t->error_unobserved) {
+            if (t->finished && t->error_unobserved && !budget_interrupted()) {
                 log_write(LOG_ERROR, "task failed", (const char *[]){"error", lua_tostring(t->L, -1), NULL});
                 t->error_unobserved = 0;
                 r->unobserved++;

@@ -7,7 +7,7 @@
 -- lines are valid UTF-8.
 local config = require "cartwright.config"
 local text = require "cartwright.text"
-local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
 
 local M = {}
 
@@ -19,10 +19,11 @@ function M.out(fmt, ...)
   io.stdout:write(text.terminal(line), "\n")
 end
 
---- Prints one JSON value as a line on stdout (secrets redacted, valid UTF-8).
+--- Prints one JSON value as a line on stdout (secrets redacted, valid UTF-8, integers with
+--- every digit).
 function M.json(v)
-  local s, err = json.encode(v)
-  if not s then error("cannot encode output: " .. tostring(err), 2) end
+  local ok, s = pcall(jraw.encode, v)
+  if not ok then error("cannot encode output: " .. tostring(s), 2) end
   io.stdout:write(text.json_safe(s), "\n")
 end
 

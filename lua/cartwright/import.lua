@@ -77,6 +77,13 @@ function M.new(db, cart, conn, opts)
   return r
 end
 
+--- A stored raw order decoded the way the import decodes it: integers exact (ids above 2^53
+--- keep their digits), with the connector's shape when it has one. doc | nil, err.
+function Run:decode(raw)
+  if self.conn.decode then return self.conn.decode(raw) end
+  return jraw.decode(raw, self.conn.order_shape)
+end
+
 -- The connector's normalize under a budget: order | nil, err.
 function Run:normalize(doc)
   local ok, order, nerr = task.limited_call(NORMALIZE_LIMITS, self.conn.normalize, self.ctx, doc)

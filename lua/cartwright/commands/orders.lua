@@ -1,11 +1,12 @@
 -- cartwright orders [--cart C] [--status S] [--held] [--json]: stored orders.
 local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
 
 local M = {}
 
 --- The JSON form of a stored order row: the normalized order plus identity and hold.
 function M.view(row)
-  local o = json.decode(row.doc) or {}
+  local o = jraw.decode(row.doc) or {}
   o.raw_only = nil
   o.cart, o.external_id, o.number = row.cart, row.external_id, row.number
   o.status, o.cart_status = row.status or json.null, row.cart_status or json.null
@@ -33,7 +34,7 @@ function M.run(opts, args, cli)
     if opts.json then
       cli.json(M.view(row))
     else
-      local o = json.decode(row.doc) or {}
+      local o = jraw.decode(row.doc) or {}
       cli.out(string.format("%-16s %-14s %-12s %-17s %-20s %s", row.cart, row.number or "-", row.status or "-",
         row.cart_status or "-", row.created_at or "-",
         row.hold_rule and ("HELD [" .. row.hold_rule .. "] " .. (row.hold_reason or "")) or

@@ -5,7 +5,7 @@ local rules = require "cartwright.rules"
 local samples = require "cartwright.samples"
 local carts = require "cartwright.carts"
 local importer = require "cartwright.import"
-local json = require "cjson.safe"
+local jraw = require "cartwright.jsonraw"
 local sandbox = require "cartwright.sandbox"
 
 local M = {}
@@ -82,8 +82,8 @@ local function replay(opts, cli)
         runs[row.cart] = run
       end
       if run then
-        local rec = run:process(json.decode(row.raw), row.raw)
-        local old = decided(json.decode(row.doc) or {}, row.hold_rule and { rule = row.hold_rule })
+        local rec = run:process(run:decode(row.raw), row.raw)
+        local old = decided(jraw.decode(row.doc) or {}, row.hold_rule and { rule = row.hold_rule })
         local new = decided(rec.doc, rec.hold)
         local diffs = {}
         for _, k in ipairs{ "status", "number", "method", "hold" } do
