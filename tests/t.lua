@@ -61,11 +61,13 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 T.q = q
 
 --- Runs the cartwright binary (blocking) and returns exit code, stdout, stderr.
---- args is a list of words; env is an optional table of environment variables.
-function T.cw(args, env)
+--- args is a list of words; env is an optional table of environment variables; opts.timeout
+--- (seconds) bounds the run: a command still going then is killed and its code is 124.
+function T.cw(args, env, opts)
   local dir = T.tmpdir()
   local parts = {}
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+  if opts and opts.timeout then parts[#parts + 1] = "timeout -k 2 " .. opts.timeout end
   parts[#parts + 1] = q(T.bin)
   for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
   local cmd = table.concat(parts, " ") .. " >" .. dir .. "/out 2>" .. dir .. "/err </dev/null"
@@ -73,6 +75,46 @@ function T.cw(args, env)
   local out, err = slurp(dir .. "/out"), slurp(dir .. "/err")
   os.execute("rm -rf " .. dir)
   return code, out, err
+end
+
+--- Starts the cartwright binary in the background: returns { pid, dir, signal = fn(SIG),
+--- wait = fn(max_seconds) -> code | nil (still running), out = fn(), err = fn(), clean = fn() }.
+--- The exit code is read from a file the shell writes when the process ends.
+function T.spawn(args, env)
+  local dir = T.tmpdir()
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+  parts[#parts + 1] = "exec " .. q(T.bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
+  -- the child's pid is the inner shell's ($$ after exec is the binary); its code lands in rc
+  local inner = table.concat(parts, " ") .. " >" .. dir .. "/out 2>" .. dir .. "/err </dev/null"
+  os.execute("(sh -c " .. q("echo $$ >" .. dir .. "/pid; " .. inner) .. "; echo $? >" .. dir .. "/rc) &")
+  local pid
+  for _ = 1, 200 do -- bounded: 200 x 10 ms
+    pid = slurp(dir .. "/pid"):match("%d+")
+    if pid then break end
+    os.execute("sleep 0.01")
+  end
+  assert(pid, "could not start " .. T.bin)
+  local p = { pid = pid, dir = dir }
+  function p.signal(sig) os.execute("kill -" .. sig .. " " .. pid .. " 2>/dev/null") end
+  function p.wait(max_seconds)
+    local t0 = os.time()
+    for _ = 1, math.ceil(max_seconds * 100) + 1 do -- bounded by count and time
+      local rc = slurp(dir .. "/rc"):match("%d+")
+      if rc then return tonumber(rc) end
+      if os.time() - t0 > max_seconds + 1 then break end
+      os.execute("sleep 0.01")
+    end
+    return nil
+  end
+  function p.out() return slurp(dir .. "/out") end
+  function p.err() return slurp(dir .. "/err") end
+  function p.clean()
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+    os.execute("rm -rf " .. dir)
+  end
+  return p
 end
 
 --- Starts `cartwright sim CART ...` in the background; returns {port=, pid=, url=, stop=fn}.

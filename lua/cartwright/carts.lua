@@ -118,7 +118,7 @@ local function check_type(key, spec, v)
 end
 
 local function validate(c, conn)
-  local where = "cart \"" .. c.name .. "\" (" .. (c._where or "?") .. "): "
+  local where = (c._where or "?") .. ": cart \"" .. c.name .. "\": "
   for key in pairs(c) do
     if key ~= "name" and key ~= "_where" and not M.common[key] and not (conn.schema or {})[key] then
       return nil, where .. "unknown setting '" .. tostring(key) .. "'"
@@ -160,7 +160,7 @@ function M.load(cfg, name)
   local c = cfg.carts[name]
   if not c then return nil, "no cart named \"" .. tostring(name) .. "\" in " .. (cfg.path or "the config") end
   local conn, err = M.connector(c.connector)
-  if not conn then return nil, "cart \"" .. name .. "\" (" .. (c._where or "?") .. "): " .. err end
+  if not conn then return nil, (c._where or "?") .. ": cart \"" .. name .. "\": " .. err end
   if not c._valid then
     local ok, verr = validate(c, conn)
     if not ok then return nil, verr end

@@ -109,8 +109,8 @@ end
 --- Runs the rules on order (in place). ctx: a read-only view (sandbox.readonly) of { cart =
 --- settings without secrets, connector, ship_method = function(code) }. Returns nil when no
 --- rule held it, or { rule, reason, broken = true when the rule failed rather than decided,
---- dirty = true when the order may hold what the rule left half-done (an error, or a value
---- that is not plain data): the caller stores a freshly normalized copy instead }.
+--- dirty = true when the rule left something in the order that is not plain data (a function,
+--- a metatable): the caller stores a freshly normalized copy instead }.
 --- The order's identity (external_id, cart) is the same afterwards, whatever a rule did.
 function M.run(list, order, ctx)
   current = nil
@@ -121,7 +121,7 @@ function M.run(list, order, ctx)
     rawset(order, "external_id", id)
     rawset(order, "cart", cart)
     local rule = list[current or 1]
-    return { rule = rule.name, broken = true, dirty = true, trace = tostring(i),
+    return { rule = rule.name, broken = true, dirty = not plain.check(order) or nil, trace = tostring(i),
              reason = "[rule " .. rule.name .. "] error: " .. first_line(tostring(i)) }
   end
   if i then return { rule = list[i].name, reason = reason, broken = fault and true or nil, dirty = fault == "dirty" or nil } end

@@ -2,6 +2,7 @@
 local carts = require "cartwright.carts"
 local importer = require "cartwright.import"
 local log = require "cartwright.log"
+local rules = require "cartwright.rules"
 
 local M = {}
 
@@ -39,6 +40,12 @@ function M.run(opts, args, cli)
       return 2
     end
     if cart.active or not opts.all then list[#list + 1] = { cart, conn } end
+    -- a rule file that does not load is a config error, found before anything is downloaded
+    local ok, rerr = rules.load_list(cart.rules, cfg.rules_dir)
+    if not ok then
+      cli.err("config error: cart \"%s\": %s", name, rerr)
+      return 2
+    end
   end
   local db, derr = carts.open_db(cfg)
   if not db then
