@@ -15,13 +15,43 @@ M.common = {
   batch_size = { type = "number", default = 50, description = "orders per page, capped at the API maximum" },
   after_import_status = { type = "string", description = "status to set at the cart after import (never a download status)" },
   rules = { type = "table", description = "rule files from rules/, in order" },
-  rate_limit = { type = "table", description = "{ capacity = N, per_second = R }: override the connector's bucket" },
+  rate_limit = { type = "table", description = "{ capacity = N, per_second = R }: override the connector's bucket",
+    check = function(v) return M.check_rate_limit(v) end },
   overlap_minutes = { type = "number", default = 5, description = "re-read this much before the watermark" },
   max_attempts = { type = "number", default = 6, description = "tries per request on 429, 5xx and timeouts" },
   timeout = { type = "number", default = 30, description = "seconds per request" },
   retry_base_seconds = { type = "number", default = 0.5, description = "first retry waits up to this; doubles each try" },
-  retry_max_seconds = { type = "number", default = 30, description = "longest wait between two tries (unless the cart asks for more)" },
+  retry_max_seconds = { type = "number", default = 30,
+    description = "longest wait between two tries, and for the rate limit; a longer wait the cart asks for is cut to it",
+    check = function(v) return M.check_finite(v, 0) end },
+  max_pages = { type = "number", default = 10000, description = "pages of one listing per import run; more fails the run",
+    check = function(v) return M.check_finite(v, 1) end },
 }
+
+--- A finite number >= min | nil, err.
+function M.check_finite(v, min)
+  if v ~= v or v == math.huge or v == -math.huge then return nil, "must be a finite number, not " .. tostring(v) end
+  if v < min then return nil, "must be at least " .. min .. ", not " .. tostring(v) end
+  return true
+end
+
+--- rate_limit = { capacity = N >= 1, per_second = R > 0 }, both finite, nothing else.
+function M.check_rate_limit(v)
+  for k in pairs(v) do
+    if k ~= "capacity" and k ~= "per_second" then
+      return nil, "has an unknown key '" .. tostring(k) .. "' (only capacity and per_second)"
+    end
+  end
+  local c, r = v.capacity, v.per_second
+  if type(c) ~= "number" or type(r) ~= "number" then
+    return nil, "needs capacity and per_second, both numbers: { capacity = 40, per_second = 2 }"
+  end
+  local ok, err = M.check_finite(c, 1)
+  if not ok then return nil, "capacity " .. err end
+  ok, err = M.check_finite(r, 0)
+  if not ok or r == 0 then return nil, "per_second " .. (err or "must be more than 0") end
+  return true
+end
 
 M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }
 
@@ -65,6 +95,10 @@ local function validate(c, conn)
       if spec.required and c[key] == nil then return nil, where .. key .. " is required" end
       local ok, err = check_type(key, spec, c[key])
       if not ok then return nil, where .. err end
+      if spec.check and c[key] ~= nil then
+        ok, err = spec.check(c[key])
+        if not ok then return nil, where .. key .. " " .. err end
+      end
       if spec.secret and type(c[key]) == "string" then log.secret(c[key]) end
     end
   end
