@@ -16,8 +16,11 @@ local M = {}
 M.MAX_PAGES = 10000 -- pages of one listing per run, unless the cart sets max_pages
 M.EMPTY_PAGES_MAX = 5 -- empty pages in a row that still point to a next page
 
--- A wait for the log: 1e+308, 99999999, 0.25
-local function secs(s) return string.format("%.6g", s) end
+-- A number of seconds (or pages) for a message: 0.25, 1000, 99999999, 1e+308
+local function secs(s)
+  if s >= 100 and s < 1e15 then return string.format("%.0f", s) end
+  return string.format("%.6g", s)
+end
 
 ---------------------------------------------------------------- the cart's origin
 
