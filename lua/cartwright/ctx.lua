@@ -113,7 +113,7 @@ end
 --- nil when url is on the cart's origin; else the origin it is on (or why it has none).
 function Ctx:foreign(url)
   local origin, err = http.origin(url)
-  if not origin then return "no origin: " .. err end
+  if not origin then return "a URL curl cannot read (" .. err .. ")" end
   if origin ~= self.origin then return origin end
   return nil
 end
@@ -124,7 +124,11 @@ local function asked_wait(res)
   local h = res.headers
   local ra = h["retry-after"]
   if ra then
-    local s = tonumber(ra) or (time.parse_rfc2822(ra) and time.parse_rfc2822(ra) - task.now())
+    local s = tonumber(ra)
+    if not s then
+      local at = time.parse_rfc2822(ra) -- "Wed, 21 Oct 2026 07:28:00 GMT"
+      s = at and at - task.now()
+    end
     if s and s == s then return math.max(0, s) end -- NaN is no answer; a date passed is 0
   end
   local ms = tonumber((h["x-rate-limit-time-reset-ms"] or ""):match("^%s*(%d+)%s*$"))

@@ -6,7 +6,6 @@ local T = require "t"
 local task = require "cartwright.task"
 local http = require "cartwright.http"
 local httpd = require "cartwright.httpd"
-local json = require "cjson.safe"
 local store = require "cartwright.store"
 local context = require "cartwright.ctx"
 local hostile = require "hostile.server"
@@ -228,12 +227,33 @@ T.match(perr, "leads to https://127%.0%.0%.1:1, not to the cart's origin https:/
         "pager: names both origins")
 T.ok(not perr:find("secret", 1, true), "pager: no query in the message")
 got, err = http.request{ url = "http://127.0.0.1:" .. port .. "@127.0.0.1:1/", origin = "http://127.0.0.1:" .. port }
+T.eq(got, nil, "http.request{origin}: another origin is refused")
 T.eq(err, "origin: refused to send a request to http://127.0.0.1:1 (only http://127.0.0.1:" .. port .. " is allowed)",
      "http.request{origin}: refuses what curl would send elsewhere")
 got = http.request{ url = "HTTP://127.0.0.1:" .. port .. "/ok", origin = "http://127.0.0.1:" .. port }
 T.eq(got and got.status, 200, "http.request{origin}: the same origin spelled otherwise goes")
 T.eq(hits, 1, "only the allowed request reached the server")
 plain:close()
+
+-- a Retry-After that is no number is ignored; a date far ahead and BigCommerce's reset time
+-- are cut to retry_max_seconds
+local answers = 0
+local throttling = assert(httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+  answers = answers + 1
+  if answers == 1 then return { status = 429, headers = { ["Retry-After"] = "soon, maybe" } } end
+  if answers == 2 then return { status = 429, headers = { ["Retry-After"] = "Fri, 31 Dec 2099 23:59:59 GMT" } } end
+  if answers == 3 then return { status = 503, headers = { ["X-Rate-Limit-Time-Reset-Ms"] = "999999999999" } } end
+  return { status = 200, body = req.path }
+end })
+ctx = context.new({ name = "x", url = "http://127.0.0.1:" .. throttling.port, max_attempts = 4, retry_max_seconds = 0.2,
+                    retry_base_seconds = 0.01 }, { rate = { capacity = 5, per_second = 5 } })
+local t0 = task.monotonic()
+got, err = ctx:request{ method = "GET", url = "http://127.0.0.1:" .. throttling.port .. "/after" }
+local took = task.monotonic() - t0
+T.eq(got and got.body, "/after", "Retry-After dates and reset times: the request goes through", err)
+T.ok(took >= 0.35 and took < 1.5, "Retry-After dates and reset times: at most retry_max_seconds each",
+     string.format("%.2f s", took))
+throttling:close()
 for _, c in ipairs{
   { "https://shop.myshopify.com@evil.example/x?t=1", "https://evil.example:443", "/x" },
   { "HTTPS://Shop.Example", "https://shop.example:443", "/" },
