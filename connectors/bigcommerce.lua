@@ -68,16 +68,22 @@ end
 
 -- A per-order list (products, shipping addresses, coupons): its raw JSON array and its decoded
 -- table. One page is the usual case and its body is kept verbatim; longer lists are joined.
+-- The pager stops a cart that answers every page number with the same full page.
 local function sub_list(ctx, path, what)
-  local raws, items, page = {}, {}, 0
+  local raws, items, pager = {}, {}, ctx:pager(what)
   while true do
-    page = page + 1
+    local page, perr = pager:next()
+    if not page then return nil, nil, perr end
     local res, err = get(ctx, v2_url(ctx) .. path .. "?limit=" .. SUB_LIMIT .. "&page=" .. page, what)
     if not res then return nil, nil, err end
     if empty(res) then break end
     local arr, jerr = json.decode(res.body)
     if type(arr) ~= "table" then return nil, nil, "bad JSON in " .. what .. ": " .. tostring(jerr) end
     if page == 1 and #arr < SUB_LIMIT then return res.body, arr end
+    local ids = {}
+    for _, v in ipairs(arr) do ids[#ids + 1] = str(tbl(v).id) end
+    local fresh, ferr = pager:fresh(ids)
+    if not fresh then return nil, nil, ferr end
     local inner = res.body:match("^%s*%[%s*(.-)%s*%]%s*$")
     if not inner then return nil, nil, "bad JSON in " .. what .. ": not an array" end
     if inner ~= "" then raws[#raws + 1] = inner end
@@ -152,9 +158,10 @@ end
 local function fetch_orders(ctx, q, on_page)
   local limit = math.max(1, math.min(q.page_size or PAGE_DEFAULT, PAGE_MAX))
   local since, upto = to_rfc2822(q.since), to_rfc2822(q["until"])
-  local min_id, page = nil, 0
+  local min_id, pager = nil, ctx:pager("orders")
   while true do
-    page = page + 1
+    local page, perr = pager:next()
+    if not page then return nil, perr end
     local url = v2_url(ctx) .. "orders?" .. cd.query{
       { "min_date_modified", since }, { "max_date_modified", upto }, { "min_id", min_id },
       { "sort", "id:asc" }, { "limit", limit } }
@@ -170,11 +177,16 @@ local function fetch_orders(ctx, q, on_page)
     if not raws or #raws ~= #orders then
       return nil, "bad JSON in orders page " .. page .. ": " .. tostring(rerr or "raw split mismatch")
     end
+    -- a cart that ignores min_id (or sorts otherwise) would send these pages forever
+    local ids = {}
+    for _, o in ipairs(orders) do ids[#ids + 1] = int(tbl(o).id) end
+    local ascending, aerr = pager:ascending(ids, min_id, "min_id")
+    if not ascending then return nil, aerr end
     local full_raws, docs, derr = page_details(ctx, raws, orders)
     if not full_raws then return nil, derr end
-    local ok, perr = on_page(full_raws, docs)
-    if cd.stopped(ok, perr) then return nil, perr end
-    local last = int(orders[#orders].id)
+    local ok, serr = on_page(full_raws, docs)
+    if cd.stopped(ok, serr) then return nil, serr end
+    local last = int(tbl(orders[#orders]).id)
     if #orders < limit or not last then return true end -- a short page is the last one
     min_id = last + 1
   end

@@ -38,10 +38,16 @@ local function updated_utc(s)
 end
 
 ---------------------------------------------------------------- HTTP
-local function base_url(ctx)
-  local url = ctx.cart.url:gsub("/+$", "")
+-- The shop's address as configured, https:// added when missing: also its origin, the only
+-- one ctx:request sends the token to.
+local function shop_url(cart)
+  local url = cart.url:gsub("/+$", "")
   if not url:match("^%a[%w+.-]*://") then url = "https://" .. url end
-  return url .. "/admin/api/" .. (ctx.cart.api_version or API_VERSION) .. "/"
+  return url
+end
+
+local function base_url(ctx)
+  return shop_url(ctx.cart) .. "/admin/api/" .. (ctx.cart.api_version or API_VERSION) .. "/"
 end
 
 -- GET with the token; a non-2xx answer becomes "http 401: <body> (what)". The message never
@@ -111,30 +117,38 @@ local function fetch_page(ctx, url, page)
   end)
 end
 
+-- The next link is checked before it is followed (the cart's own origin, never a page already
+-- read: ctx:pager), but the page that sent it is stored first: its orders are good.
 local function fetch_orders(ctx, q, on_page)
   local limit = math.max(1, math.min(q.page_size or PAGE_DEFAULT, PAGE_MAX))
   local url = base_url(ctx) .. "orders.json?" .. cd.query{
     { "status", "any" }, { "updated_at_min", q.since }, { "updated_at_max", q["until"] },
     { "limit", limit }, { "order", "updated_at asc" } }
-  local page = 1
+  local pager = ctx:pager("orders")
+  local page, perr = pager:next(url)
+  if not page then return nil, perr end
   local pending = fetch_page(ctx, url, page)
   while pending do
     local ok, got, err = pending:wait()
     if not ok then return nil, got end
     if not got then return nil, err end
     pending = nil
-    if got.next then
-      page = page + 1
-      pending = fetch_page(ctx, got.next, page)
-      task.yield() -- the request goes out now, and the cart answers while this page is stored
-    end
-    if #got.raws > 0 then
-      local stored, perr = on_page(got.raws, got.docs)
-      if cd.stopped(stored, perr) then
-        if pending then pending:wait() end -- let the request in flight finish cleanly
-        return nil, perr
+    local more, stop = pager:got(#got.raws, got.next ~= nil)
+    if more and got.next then
+      page, stop = pager:link(got.next)
+      if page then
+        pending = fetch_page(ctx, got.next, page)
+        task.yield() -- the request goes out now, and the cart answers while this page is stored
       end
     end
+    if #got.raws > 0 then
+      local stored, serr = on_page(got.raws, got.docs)
+      if cd.stopped(stored, serr) then
+        if pending then pending:wait() end -- let the request in flight finish cleanly
+        return nil, serr
+      end
+    end
+    if stop then return nil, stop end
   end
   return true
 end
@@ -254,6 +268,7 @@ return {
   statuses = { "open", "closed", "cancelled" },
   rate = { capacity = 40, per_second = 2 }, -- Standard plan leaky bucket; Plus shops allow more
   schema = schema,
+  origin = shop_url, -- "acme.myshopify.com" means https://acme.myshopify.com
   test = test,
   fetch_orders = fetch_orders,
   normalize = normalize,

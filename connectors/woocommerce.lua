@@ -151,10 +151,14 @@ end
 
 -- One pass over the window, page by page, handing on only orders not handed on before.
 -- Returns true, moved, new_count | nil, err. `moved` = X-WP-Total changed between pages.
-local function one_pass(ctx, q, per_page, seen, on_page, pass)
-  local page, first_total, moved, new = 0, nil, false, 0
+-- The pager stops a cart that ignores `page` (the same orders again) or announces more pages
+-- than max_pages.
+local function one_pass(ctx, q, per_page, seen, on_page, pass, pager)
+  local first_total, moved, new = nil, false, 0
+  pager:restart()
   while true do
-    page = page + 1
+    local page, nerr = pager:next()
+    if not page then return nil, nerr end
     local what = "orders page " .. page .. (pass > 1 and (", pass " .. pass) or "")
     local res, err = get(ctx, "orders", {
       -- GMT wall-clock without an offset: WP_Date_Query moves a value that has one ("Z"
@@ -173,22 +177,27 @@ local function one_pass(ctx, q, per_page, seen, on_page, pass)
     if not raws or #raws ~= #orders then
       return nil, "bad JSON in " .. what .. ": " .. tostring(rerr or "raw split mismatch")
     end
+    local pages = tonumber(res.headers["x-wp-totalpages"])
+    local sane, serr = pager:announced(pages, "X-WP-TotalPages")
+    if not sane then return nil, serr end
     local total = tonumber(res.headers["x-wp-total"])
     if page == 1 then first_total = total elseif total ~= first_total then moved = true end
-    local out_raws, out_docs = {}, {}
+    local out_raws, out_docs, ids = {}, {}, {}
     for i, o in ipairs(orders) do
-      local id = str(type(o) == "table" and o.id or nil)
+      local id = str(tbl(o).id)
+      ids[#ids + 1] = id
       if not id or not seen[id] then
         if id then seen[id] = true end
         out_raws[#out_raws + 1], out_docs[#out_docs + 1] = raws[i], o
       end
     end
+    local fresh, ferr = pager:fresh(ids)
+    if not fresh then return nil, ferr end
     if #out_raws > 0 then
       new = new + #out_raws
       local ok, perr = on_page(out_raws, out_docs)
       if cd.stopped(ok, perr) then return nil, perr end
     end
-    local pages = tonumber(res.headers["x-wp-totalpages"])
     if (pages and page >= pages) or (not pages and #orders < per_page) then break end
   end
   return true, moved, new
@@ -202,9 +211,9 @@ end
 -- stays put and the next run reads it again.
 local function fetch_orders(ctx, q, on_page)
   local per_page = math.max(1, math.min(q.page_size or PAGE_DEFAULT, PAGE_MAX))
-  local seen = {}
+  local seen, pager = {}, ctx:pager("orders")
   for pass = 1, MAX_PASSES do
-    local ok, moved, new = one_pass(ctx, q, per_page, seen, on_page, pass)
+    local ok, moved, new = one_pass(ctx, q, per_page, seen, on_page, pass, pager)
     if not ok then return nil, moved end
     if not moved or (pass > 1 and new == 0) then return true end
   end

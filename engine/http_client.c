@@ -34,6 +34,7 @@ struct header {
 struct http_transfer {
     CURL *easy;
     http_client *c;
+    CURLU *url; /* the parsed URL curl uses when the request names an origin, else NULL */
     struct curl_slist *req_headers;
     char *body;
     size_t body_len, body_cap;
@@ -251,6 +252,104 @@ static int sock_cb(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
     return 0;
 }
 
+/* ---- URLs ------------------------------------------------------------------------------- */
+
+/* Parses url (resolved against base when base is not NULL) with libcurl's URL API, the parser
+ * a transfer handed the result connects with: a scheme is required and never guessed. */
+static CURLU *url_parse(const char *url, const char *base, char *err, size_t errlen)
+{
+    CURLU *u = curl_url();
+    CURLUcode rc = CURLUE_OUT_OF_MEMORY;
+    if (!u) goto fail;
+    if (base && (rc = curl_url_set(u, CURLUPART_URL, base, 0)) != CURLUE_OK) goto fail;
+    if ((rc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) goto fail;
+    return u;
+fail:
+    /* the URL itself is never echoed: its query may carry a key */
+    snprintf(err, errlen, "not a URL (%s)", curl_url_strerror(rc));
+    curl_url_cleanup(u);
+    return NULL;
+}
+
+/* "scheme://host:port" of a parsed URL: host in lower case (an IPv6 literal in brackets, with
+ * its zone), the scheme's default port filled in; no user, path or query. Returns a malloc'd
+ * string, or NULL with err. */
+static char *url_origin(CURLU *u, char *err, size_t errlen)
+{
+    char *scheme = NULL, *host = NULL, *zone = NULL, *port = NULL, *out = NULL;
+    if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+        snprintf(err, errlen, "not a URL (no scheme, host or port)");
+        goto done;
+    }
+    curl_url_get(u, CURLUPART_ZONEID, &zone, 0); /* absent for most hosts */
+    size_t n = strlen(scheme) + strlen(host) + strlen(port) + (zone ? strlen(zone) + 3 : 0) + 5;
+    if (!(out = malloc(n))) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    /* the zone goes inside the brackets, percent-encoded as in a URL: [fe80::1%25eth0] */
+    size_t hl = strlen(host);
+    if (zone && hl >= 2 && host[hl - 1] == ']')
+        snprintf(out, n, "%s://%.*s%%25%s]:%s", scheme, (int)(hl - 1), host, zone, port);
+    else
+        snprintf(out, n, "%s://%s:%s", scheme, host, port);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+done:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(zone);
+    curl_free(port);
+    return out;
+}
+
+char *http_url_origin(const char *url, const char *base, char **path, char *err, size_t errlen)
+{
+    char *origin = NULL, *p = NULL;
+    CURLU *u = url_parse(url, base, err, errlen);
+    if (!u) goto done;
+    if (!(origin = url_origin(u, err, errlen))) goto done;
+    if (path) {
+        if (curl_url_get(u, CURLUPART_PATH, &p, 0) != CURLUE_OK || !(*path = strdup(p))) {
+            snprintf(err, errlen, "out of memory");
+            free(origin);
+            origin = NULL;
+        }
+    }
+done:
+    curl_free(p);
+    curl_url_cleanup(u);
+    return origin;
+}
+
+/* Hands curl the URL parsed here when the request names its origin, so the origin checked is
+ * the one curl connects to (a userinfo trick, case, default ports: one parser decides). */
+static int set_url(http_transfer *x, const http_request *req, char *err, size_t errlen)
+{
+    if (!req->origin) {
+        curl_easy_setopt(x->easy, CURLOPT_URL, req->url);
+        return 0;
+    }
+    char why[128];
+    char *origin = NULL;
+    int rc = -1;
+    if (!(x->url = url_parse(req->url, NULL, why, sizeof why)) || !(origin = url_origin(x->url, why, sizeof why))) {
+        snprintf(err, errlen, "origin: %s, so it was not sent (only %s is allowed)", why, req->origin);
+        goto done;
+    }
+    if (strcmp(origin, req->origin) != 0) {
+        snprintf(err, errlen, "origin: refused to send a request to %s (only %s is allowed)", origin, req->origin);
+        goto done;
+    }
+    curl_easy_setopt(x->easy, CURLOPT_CURLU, x->url);
+    rc = 0;
+done:
+    free(origin);
+    return rc;
+}
+
 /* ---- public ------------------------------------------------------------------------------ */
 
 http_client *http_client_new(struct event_base *base, const http_client_options *opt)
@@ -317,7 +416,11 @@ http_transfer *http_client_start(http_client *c, const http_request *req, http_d
     x->ud = ud;
     CURL *e = x->easy;
     long timeout = req->timeout_ms > 0 ? req->timeout_ms : 30000;
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    if (set_url(x, req, err, errlen) != 0) {
+        x->finished = 1; /* never added to the multi handle */
+        http_transfer_free(x);
+        return NULL;
+    }
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -359,6 +462,7 @@ void http_transfer_free(http_transfer *x)
     if (!x) return;
     if (!x->finished) curl_multi_remove_handle(x->c->multi, x->easy);
     curl_easy_cleanup(x->easy);
+    curl_url_cleanup(x->url); /* after the easy handle, which may use it to the end */
     curl_slist_free_all(x->req_headers);
     headers_clear(x);
     free(x->headers);

@@ -16,6 +16,8 @@ typedef struct http_request {
     const char *body;           /* copied; may be NULL */
     size_t body_len;
     long timeout_ms;            /* whole transfer; 0 = 30 s */
+    const char *origin;         /* when set, the transfer starts only if url's origin (as
+                                 * http_url_origin gives it) is this one */
 } http_request;
 
 /* Called once per transfer, from the loop (never from inside a curl callback). */
@@ -44,6 +46,12 @@ const char *http_transfer_body(const http_transfer *x, size_t *len);
 size_t http_transfer_header_count(const http_transfer *x);
 void http_transfer_header(const http_transfer *x, size_t i, const char **name, size_t *nlen,
                           const char **value, size_t *vlen);
+
+/* The origin "scheme://host:port" of url (resolved against base when base is not NULL), as
+ * libcurl parses it for a transfer: host lower-cased, default port filled in, userinfo, path
+ * and query left out. Returns a malloc'd string and, when path is not NULL, a malloc'd *path
+ * (no query); or NULL with err (which never quotes the URL). */
+char *http_url_origin(const char *url, const char *base, char **path, char *err, size_t errlen);
 
 const char *http_client_version(void);
 

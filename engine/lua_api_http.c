@@ -130,7 +130,11 @@ static int collect_headers(lua_State *L, int opts, const char **lines)
     return n;
 }
 
-/* http.request{method=, url=, headers=, body=, timeout=} -> res | nil, err */
+/* The longest timeout a request may have: 1e6 s (11.6 days). A double outside a long's
+ * range is undefined behaviour to convert, and a config may say math.huge. */
+#define TIMEOUT_MAX_S 1e6
+
+/* http.request{method=, url=, headers=, body=, timeout=, origin=} -> res | nil, err */
 static int l_request(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -144,7 +148,12 @@ static int l_request(lua_State *L)
     lua_getfield(L, 1, "body");
     if (!lua_isnil(L, -1)) req.body = luaL_checklstring(L, -1, &req.body_len);
     lua_getfield(L, 1, "timeout");
-    req.timeout_ms = (long)(luaL_optnumber(L, -1, 30) * 1000);
+    double timeout = luaL_optnumber(L, -1, 30);
+    if (!(timeout > 0)) timeout = 30; /* NaN, 0 and negatives: the default */
+    if (timeout > TIMEOUT_MAX_S) timeout = TIMEOUT_MAX_S;
+    req.timeout_ms = (long)(timeout * 1000);
+    lua_getfield(L, 1, "origin");
+    req.origin = lua_isnil(L, -1) ? NULL : luaL_checkstring(L, -1);
     const char *lines[MAX_HEADERS];
     collect_headers(L, 1, lines);
     req.headers = lines;
@@ -154,7 +163,7 @@ static int l_request(lua_State *L)
     op->base.resume = request_resume;
     op->base.cancel = request_cancel;
     op->t = t;
-    char err[256];
+    char err[768];
     op->x = http_client_start(client_of(L), &req, request_done, op, err, sizeof err);
     if (!op->x) {
         free(op);
@@ -163,6 +172,27 @@ static int l_request(lua_State *L)
         return 2;
     }
     return rt_yield(L, &op->base);
+}
+
+/* http.origin(url [, base]) -> origin, path | nil, err
+ * origin = "scheme://host:port" as curl connects for url (resolved against base when given):
+ * lower-case, the default port filled in, no userinfo; path without the query. */
+static int l_origin(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    const char *base = luaL_optstring(L, 2, NULL);
+    char err[160], *path = NULL;
+    char *origin = http_url_origin(url, base, &path, err, sizeof err);
+    if (!origin) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushstring(L, origin);
+    lua_pushstring(L, path);
+    free(origin);
+    free(path);
+    return 2;
 }
 
 static int push_coded(lua_State *L, char *(*fn)(const char *, size_t, size_t *))
@@ -184,7 +214,7 @@ static int l_urldecode(lua_State *L) { return push_coded(L, url_decode); }
 int http_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"request", l_request}, {"urlencode", l_urlencode}, {"urldecode", l_urldecode}, {NULL, NULL}};
+        {"request", l_request}, {"origin", l_origin}, {"urlencode", l_urlencode}, {"urldecode", l_urldecode}, {NULL, NULL}};
     if (!client_of(L)) {
         http_client **c = lua_newuserdatauv(L, sizeof *c, 0);
         *c = http_client_new(rt_base(rt_from_lua(L)), NULL);

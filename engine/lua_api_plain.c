@@ -14,6 +14,7 @@
 
 typedef struct {
     int max_depth;
+    int finite; /* refuse NaN and infinities (JSON cannot hold them) */
     long nodes, max_nodes;
     char path[PATH_MAX_LEN];
     char why[64];
@@ -66,7 +67,7 @@ static int check_value(lua_State *L, walk *w, int idx, int depth)
     case LUA_TNUMBER: {
         if (lua_isinteger(L, idx)) return 0;
         double v = lua_tonumber(L, idx);
-        return isfinite(v) ? 0 : refuse(w, "holds a NaN or infinite number");
+        return isfinite(v) || !w->finite ? 0 : refuse(w, "holds a NaN or infinite number");
     }
     case LUA_TTABLE: return check_table(L, w, idx, depth);
     case LUA_TLIGHTUSERDATA:
@@ -78,12 +79,14 @@ static int check_value(lua_State *L, walk *w, int idx, int depth)
     }
 }
 
-/* plain.check(value [, {depth = 32, nodes = 1000000}]) -> true | nil, "WHERE what"
- * WHERE is a path like ".lines[2].sku" ("the value" for the value itself) */
+/* plain.check(value [, {depth = 32, nodes = 1000000, finite = true}]) -> true | nil, "WHERE what"
+ * WHERE is a path like ".lines[2].sku" ("the value" for the value itself); finite = false lets
+ * NaN and infinities through, for values a schema checks further */
 static int l_check(lua_State *L)
 {
-    walk w = {32, 0, 1000000, "", ""};
+    walk w = {32, 1, 0, 1000000, "", ""};
     if (lua_istable(L, 2)) {
+        if (lua_getfield(L, 2, "finite") != LUA_TNIL) w.finite = lua_toboolean(L, -1);
         lua_getfield(L, 2, "depth");
         w.max_depth = (int)luaL_optinteger(L, -1, w.max_depth);
         lua_getfield(L, 2, "nodes");

@@ -408,19 +408,27 @@ static int sleep_resume(lua_State *L, pending *p)
 
 static void sleep_cancel(pending *p) { sleep_resume(NULL, p); }
 
-/* task.sleep(seconds) */
+/* The longest sleep: 1e8 s (about 3.2 years). Converting a double beyond time_t's range is
+ * undefined behaviour, and a sleep's length may come from a cart (Retry-After). */
+#define SLEEP_MAX_S 1e8
+
+/* task.sleep(seconds): NaN and negatives sleep 0, anything above SLEEP_MAX_S sleeps that. */
 static int l_sleep(lua_State *L)
 {
     double s = luaL_checknumber(L, 1);
     task *t = rt_check_task(L, "task.sleep");
-    if (!(s >= 0)) s = 0;
+    if (!(s >= 0)) s = 0; /* NaN fails every comparison */
+    if (s > SLEEP_MAX_S) s = SLEEP_MAX_S;
     sleep_op *op = calloc(1, sizeof *op);
     if (!op) return luaL_error(L, "out of memory");
     op->base.resume = sleep_resume;
     op->base.cancel = sleep_cancel;
     op->t = t;
     op->ev = evtimer_new(rt_from_lua(L)->base, sleep_cb, op);
-    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
+    time_t whole = (time_t)s;
+    long usec = (long)((s - (double)whole) * 1e6);
+    if (usec > 999999) usec = 999999; /* rounding of the fraction */
+    struct timeval tv = {whole, (suseconds_t)usec};
     evtimer_add(op->ev, &tv);
     return rt_yield(L, &op->base);
 }

@@ -41,19 +41,6 @@ local function date(v)
   return true
 end
 
-local function rate(v)
-  for k in pairs(v) do
-    if k ~= "capacity" and k ~= "per_second" then return nil, "has an unknown field '" .. tostring(k) .. "' (capacity, per_second)" end
-  end
-  if type(v.capacity) ~= "number" or not finite(v.capacity) or v.capacity < 1 then
-    return nil, "needs capacity = N (requests at once, at least 1)"
-  end
-  if type(v.per_second) ~= "number" or not finite(v.per_second) or v.per_second <= 0 then
-    return nil, "needs per_second = R (requests per second, more than 0)"
-  end
-  return true
-end
-
 -- Settings every cart has, whatever its connector (the connector's schema adds its own).
 M.common = {
   connector = { type = "string", required = true, description = "shopify | bigcommerce | woocommerce" },
@@ -69,7 +56,7 @@ M.common = {
   after_import_status = { type = "string", check = text,
     description = "status to set at the cart after import (never a download status)" },
   rules = { type = "table", check = M.list_of_strings, description = "rule files from rules/, in order" },
-  rate_limit = { type = "table", check = rate,
+  rate_limit = { type = "table", check = function(v) return M.check_rate_limit(v) end,
     description = "{ capacity = N, per_second = R }: override the connector's bucket" },
   overlap_minutes = { type = "number", default = 5, check = M.number_between(0, 10080),
     description = "re-read this much before the watermark" },
@@ -79,9 +66,36 @@ M.common = {
     description = "seconds per request" },
   retry_base_seconds = { type = "number", default = 0.5, check = M.number_between(0.001, 3600),
     description = "first retry waits up to this; doubles each try" },
-  retry_max_seconds = { type = "number", default = 30, check = M.number_between(0.001, 86400),
-    description = "longest wait between two tries, also when the cart asks for more" },
+  retry_max_seconds = { type = "number", default = 30, check = function(v) return M.check_finite(v, 0) end,
+    description = "longest wait between two tries, and for the rate limit; a longer wait the cart asks for is cut to it" },
+  max_pages = { type = "number", default = 10000, check = function(v) return M.check_finite(v, 1) end,
+    description = "pages of one listing per import run; more fails the run" },
 }
+
+--- A finite number >= min | nil, err.
+function M.check_finite(v, min)
+  if v ~= v or v == math.huge or v == -math.huge then return nil, "must be a finite number, not " .. tostring(v) end
+  if v < min then return nil, "must be at least " .. min .. ", not " .. tostring(v) end
+  return true
+end
+
+--- rate_limit = { capacity = N >= 1, per_second = R > 0 }, both finite, nothing else.
+function M.check_rate_limit(v)
+  for k in pairs(v) do
+    if k ~= "capacity" and k ~= "per_second" then
+      return nil, "has an unknown key '" .. tostring(k) .. "' (only capacity and per_second)"
+    end
+  end
+  local c, r = v.capacity, v.per_second
+  if type(c) ~= "number" or type(r) ~= "number" then
+    return nil, "needs capacity and per_second, both numbers: { capacity = 40, per_second = 2 }"
+  end
+  local ok, err = M.check_finite(c, 1)
+  if not ok then return nil, "capacity " .. err end
+  ok, err = M.check_finite(r, 0)
+  if not ok or r == 0 then return nil, "per_second " .. (err or "must be more than 0") end
+  return true
+end
 
 M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }
 
@@ -147,10 +161,6 @@ local function validate(c, conn)
   local page_max = conn.page_max or 250
   c.batch_size = math.tointeger(c.batch_size)
   if c.batch_size > page_max then c.batch_size = page_max end
-  if c.retry_max_seconds < c.retry_base_seconds then
-    return nil, where .. "retry_max_seconds (" .. c.retry_max_seconds .. ") is less than retry_base_seconds ("
-      .. c.retry_base_seconds .. ")"
-  end
   c.rules = c.rules or M.default_rules
   return c
 end

@@ -78,7 +78,7 @@ function M.load(path)
   end
   local carts = {}
   for _, name in ipairs(cfg.cart_order) do
-    local pok, why = plain.check(cfg.carts[name], { depth = 8, nodes = 100000 })
+    local pok, why = plain.check(cfg.carts[name], { depth = 8, nodes = 100000, finite = false })
     if not pok then
       return nil, cfg.where[name] .. ": cart \"" .. name .. "\": settings " .. (why:sub(1, 1) == "." and why:sub(2) or why)
         .. " (settings are plain values: strings, numbers, booleans, tables of them)"
