@@ -25,3 +25,11 @@ if(LUACHECK)
   add_test(NAME luacheck COMMAND ${LUACHECK} --no-color lua rules connectors
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endif()
+
+# kill -9 at random points of imports against busy simulators, then the database against the
+# cart (tests/reliability/README.md). CI runs a few rounds per cart on small carts.
+add_test(NAME reliability_kill9
+         COMMAND cartwright run ${CMAKE_SOURCE_DIR}/tests/reliability/kill9.lua 6 --orders 800
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(reliability_kill9 PROPERTIES
+  ENVIRONMENT "CW_BIN=$<TARGET_FILE:cartwright>;ASAN_OPTIONS=detect_leaks=1" TIMEOUT 300)

@@ -997,6 +997,10 @@ function Sim:control(req)
   elseif method == "POST" and path == "/_sim/reset-stats" then
     self:reset_stats()
     return M.response(200, self.stats)
+  elseif method == "GET" and path == "/_sim/orders" then
+    local ids = {}
+    for i, rec in ipairs(self.records) do ids[i] = rec.id end
+    return M.response(200, { ids = M.list(ids) })
   elseif method == "POST" and path == "/_sim/orders" then
     return M.response(200, { ids = M.list(self:add_orders(tonumber(body.count) or 1)) })
   elseif method == "POST" and path == "/_sim/faults" then

@@ -164,6 +164,9 @@ local function test_shopify()
   -- control endpoints and on_page
   local r2, added = post(sim.url .. "/_sim/orders", { count = 3 })
   check(r2.status == 200 and #added.ids == 3, "control: add orders")
+  local _, listed = get(sim.url .. "/_sim/orders")
+  check(listed and #listed.ids == #sim.records and listed.ids[1] == sim.records[1].id
+        and listed.ids[#listed.ids] == added.ids[3], "control: list every order id, oldest first")
   local cancel_id = sim.orders[1].id
   r2 = post(sim.url .. "/_sim/orders/" .. cancel_id, { status = "cancelled" })
   check(r2.status == 200 and sim.orders[1].cancelled_at ~= common.null, "control: cancel order")
