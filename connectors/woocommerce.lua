@@ -170,13 +170,10 @@ local function one_pass(ctx, q, per_page, seen, on_page, pass, pager)
       -- date bounds are exclusive (WP date_query); the pipeline's overlap covers the edges.
       { "orderby", "id" }, { "order", "asc" }, { "per_page", per_page }, { "page", page } }, what)
     if not res then return nil, err end
-    local orders, jerr = json.decode(res.body)
-    if type(orders) ~= "table" then return nil, "bad JSON in " .. what .. ": " .. tostring(jerr) end
+    -- each order's bytes and its document in one pass; ids above 2^53 keep every digit
+    local raws, orders = jraw.split_decode(res.body)
+    if not raws then return nil, "bad JSON in " .. what .. ": " .. tostring(orders) end
     if #orders == 0 then break end
-    local raws, rerr = jraw.array(res.body)
-    if not raws or #raws ~= #orders then
-      return nil, "bad JSON in " .. what .. ": " .. tostring(rerr or "raw split mismatch")
-    end
     local pages = tonumber(res.headers["x-wp-totalpages"])
     local sane, serr = pager:announced(pages, "X-WP-TotalPages")
     if not sane then return nil, serr end

@@ -34,6 +34,8 @@
 --   call-limit-nonsense Shopify      every answer says X-Shopify-Shop-Api-Call-Limit: 999999/1
 --   redirect            any          every API request gets 302 to the other listener, with
 --                                    ?token=hostile-query-secret in the Location
+--   big-ids             any          order ids start at 2^53 + 1 (9007199254740993…): a decoder that
+--                                    reads numbers as doubles rounds them onto each other
 --   echo-credentials    any          every API request gets a 401 (opts.status / --status 500
 --                                    for a 500) whose body quotes the credentials it received:
 --                                    the X-Shopify-Access-Token / X-Auth-Token header, the
@@ -55,7 +57,10 @@ M.scenarios = {
   ["link-uppercase"] = true, ["link-loop"] = true, ["empty-pages"] = true, ["ignore-min-id"] = true,
   ["ignore-page"] = true, ["total-pages-huge"] = true, ["retry-after-huge"] = true,
   ["retry-after-1e308"] = true, ["call-limit-nonsense"] = true, redirect = true, ["echo-credentials"] = true,
+  ["big-ids"] = true,
 }
+
+M.BIG = 9007199254740992 -- 2^53: ids of the big-ids scenario are BIG + 1 … BIG + ORDERS
 
 M.ORDERS = 5
 M.QUERY_SECRET = "hostile-query-secret" -- in the redirect's Location: must never be shown
@@ -72,7 +77,7 @@ local function shopify_order(id)
 "shipping_address":{"first_name":"Ann","last_name":"Lee","address1":"1 Main St","city":"Austin","zip":"78701","country_code":"US"},
 "shipping_lines":[{"code":"Standard","title":"Standard Shipping","price":"0.00"}],
 "line_items":[{"id":%d,"sku":"MUG-RED","name":"Red mug","quantity":1,"price":"12.50","tax_lines":[{"price":"0.00"}]}]}]],
-    id, 1000 + id, 1000 + id, id, id, id, 5000 + id)
+    id, 1000 + id, 1000 + id, id, id % 60, id, 5000 + id)
 end
 
 local function bigcommerce_order(id)
@@ -82,7 +87,7 @@ local function bigcommerce_order(id)
 "shipping_cost_ex_tax":"0.0000","discount_amount":"0.0000","coupon_discount":"0.0000","customer_id":0,
 "billing_address":{"first_name":"Ann","last_name":"Lee","email":"buyer%d@example.com","country_iso2":"US"},
 "products":{"url":"https://api.bigcommerce.com/stores/x/v2/orders/%d/products","resource":"/orders/%d/products"}}]],
-    id, id, id, id, id)
+    id, id % 60, id, id, id)
 end
 
 local function bigcommerce_products(id)
@@ -104,7 +109,7 @@ local function woocommerce_order(id)
 "shipping":{"first_name":"Ann","last_name":"Lee","address_1":"1 Main St","city":"Austin","postcode":"78701","country":"US"},
 "line_items":[{"id":%d,"sku":"MUG-RED","name":"Red mug","quantity":1,"price":12.5,"subtotal":"12.50","total_tax":"0.00","meta_data":[]}],
 "shipping_lines":[{"method_id":"flat_rate","method_title":"Flat rate","total":"0.00"}],"meta_data":[],"coupon_lines":[]}]],
-    id, id, id, id, 5000 + id)
+    id, id, id % 60, id, 5000 + id)
 end
 
 ---------------------------------------------------------------- helpers
@@ -138,9 +143,12 @@ local function slice(page, per)
   return ids, page * per < M.ORDERS
 end
 
-local function join(ids, doc)
+-- The first id of the scenario's orders, less one.
+local function base(srv) return srv.scenario == "big-ids" and M.BIG or 0 end
+
+local function join(ids, doc, offset)
   local out = {}
-  for i, id in ipairs(ids) do out[i] = doc(id) end
+  for i, id in ipairs(ids) do out[i] = doc((offset or 0) + id) end
   return "[" .. table.concat(out, ",") .. "]"
 end
 
@@ -169,24 +177,25 @@ local function shopify(srv, req, rest)
     local path = req.path
     headers.Link = string.format('<%s%s?limit=%d&page_info=%d>; rel="next"', base, path, per, next_page)
   end
-  return reply(200, '{"orders":' .. join(ids, shopify_order) .. "}", headers)
+  return reply(200, '{"orders":' .. join(ids, shopify_order, base(srv)) .. "}", headers)
 end
 
 local function bigcommerce(srv, req, rest)
   if rest == "store" then return reply(200, '{"id":"abc123","name":"Hostile Store","domain":"hostile.example"}') end
   local id, sub = rest:match("^orders/(%d+)/([%w_]+)$")
   if id then
-    id = tonumber(id)
+    id = math.tointeger(tonumber(id))
     if sub == "products" then return reply(200, bigcommerce_products(id)) end
     if sub == "shipping_addresses" then return reply(200, bigcommerce_addresses(id)) end
     return { status = 204, body = "" }
   end
   if rest ~= "orders" then return reply(404, '[{"status":404,"message":"The requested resource was not found."}]') end
   local per = math.max(1, tonumber(req.query.limit) or 50)
-  local min_id = tonumber(req.query.min_id) or 1
-  if srv.scenario == "ignore-min-id" then min_id = 1 end
+  local first = base(srv) + 1
+  local min_id = math.tointeger(tonumber(req.query.min_id)) or first
+  if srv.scenario == "ignore-min-id" then min_id = first end
   local ids = {}
-  for oid = math.max(1, min_id), M.ORDERS do
+  for oid = math.max(first, min_id), first + M.ORDERS - 1 do
     if #ids < per then ids[#ids + 1] = oid end
   end
   if #ids == 0 then return { status = 204, body = "" } end
@@ -202,7 +211,7 @@ local function woocommerce(srv, req, rest)
   if srv.scenario == "ignore-page" then page, pages = 1, 50 end
   if srv.scenario == "total-pages-huge" then pages = 999999999 end
   local ids = slice(page, per)
-  return reply(200, join(ids, woocommerce_order),
+  return reply(200, join(ids, woocommerce_order, base(srv)),
     { ["X-WP-Total"] = tostring(M.ORDERS), ["X-WP-TotalPages"] = tostring(pages) })
 end
 
