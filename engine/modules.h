@@ -15,4 +15,8 @@ int jsonraw_open(lua_State *L); /* cartwright.jsonraw jsonraw.c */
 int logmod_open(lua_State *L);  /* cartwright.log     lua_api_log.c */
 int store_open(lua_State *L);   /* cartwright.store   lua_api_store.c */
 
+/* Replaces string.find/match/gmatch/gsub with the engine's budgeted ones (lua_api_string.c);
+ * call after luaL_openlibs, before any other Lua code runs. */
+void string_api_install(lua_State *L);
+
 #endif

@@ -537,13 +537,14 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     r->home = strdup(opt && opt->home ? opt->home : ".");
     r->ready_ev = event_new(base, -1, 0, ready_cb, r);
     r->L = lua_newstate(rt_alloc, r);
-    r->budget = budget_new();
+    r->budget = budget_new(r->max_instructions);
     if (!r->L || !r->ready_ev || !r->home || !r->budget) {
         rt_free(r);
         return NULL;
     }
     *(task **)lua_getextraspace(r->L) = NULL;
     luaL_openlibs(r->L);
+    string_api_install(r->L);
     budget_open_coroutines(r->L);
     modules_register(r->L);
     return r;
