@@ -21,12 +21,15 @@ typedef struct meter {
     int stop;   /* a budget_status, or STOP_CAP */
 } meter;
 
+/* The charge callback. The cap outside a run is checked on full chunks only, not on what a
+ * call charges at its end (most calls charge only then, and a cap overrun by less than a
+ * chunk does not matter). */
 static int meter_charge(void *ud, long steps)
 {
     meter *mt = ud;
     mt->steps += steps;
     int st = budget_charge(mt->L, steps);
-    if (st == BUDGET_OK && mt->steps > budget_outside_limit()) st = STOP_CAP;
+    if (st == BUDGET_OK && steps >= PM_CHUNK && mt->steps > budget_outside_limit()) st = STOP_CAP;
     mt->stop = st;
     return st != BUDGET_OK;
 }
@@ -100,12 +103,29 @@ static int has_specials(const char *p, size_t lp)
     return 0;
 }
 
+/* The first p[0..lp) in s[0..ls), or NULL. memmem is linear but slow to start; a short
+ * needle is looked for with memchr and memcmp (at most lp times the haystack). */
+static const char *substring(const char *s, size_t ls, const char *p, size_t lp)
+{
+    if (lp == 0) return s;
+    if (lp > ls) return NULL;
+    if (lp >= 16) return memmem(s, ls, p, lp);
+    const char *end = s + (ls - lp) + 1; /* the last start + 1 */
+    while (s < end) {
+        const char *hit = memchr(s, *p, (size_t)(end - s));
+        if (!hit) return NULL;
+        if (memcmp(hit + 1, p + 1, lp - 1) == 0) return hit;
+        s = hit + 1;
+    }
+    return NULL;
+}
+
 /* find with a plain substring: start, end | fail */
 static int find_plain(lua_State *L, const char *s, size_t ls, size_t init, const char *p, size_t lp)
 {
-    const char *hit = lp == 0 ? s + init : memmem(s + init, ls - init, p, lp);
+    const char *hit = substring(s + init, ls - init, p, lp);
     size_t scanned = hit ? (size_t)(hit - (s + init)) + lp : ls - init;
-    int st = budget_charge(L, (long long)(scanned / SCAN_STEP));
+    int st = scanned < SCAN_STEP ? BUDGET_OK : budget_charge(L, (long long)(scanned / SCAN_STEP));
     if (st) return budget_raise(L, st);
     if (!hit) {
         luaL_pushfail(L);

@@ -13,7 +13,7 @@
 enum {
     C_ALPHA = 1 << 0, C_CNTRL = 1 << 1, C_DIGIT = 1 << 2, C_GRAPH = 1 << 3, C_LOWER = 1 << 4,
     C_PUNCT = 1 << 5, C_SPACE = 1 << 6, C_UPPER = 1 << 7, C_ALNUM = 1 << 8, C_XDIGIT = 1 << 9,
-    C_ZERO = 1 << 10 /* %z, the byte 0: deprecated since 5.2, still in 5.4 */
+    C_ZERO = 1 << 10 /* %z, the byte 0: deprecated since Lua 5.2, still there in 5.4 */
 };
 
 #define IS_UP(c) ((c) >= 'A' && (c) <= 'Z')
@@ -34,24 +34,17 @@ enum {
 
 static const unsigned short ctab[256] = {R64(0), R64(64), R64(128), R64(192)};
 
+/* The classes by letter, a to z: %a, %c, %d, %g, %l, %p, %s, %u, %w, %x, %z. */
+static const unsigned short letter_class[26] = {
+    C_ALPHA, 0, C_CNTRL, C_DIGIT, 0, 0, C_GRAPH, 0, 0, 0, 0, C_LOWER, 0,
+    0, 0, C_PUNCT, 0, 0, C_SPACE, 0, C_UPPER, 0, C_ALNUM, C_XDIGIT, 0, C_ZERO};
+
 /* The bits of class letter k (%a, %A, ...), or 0 when k names no class (then %k is k). */
-static unsigned short class_bits(unsigned char k)
+static inline unsigned short class_bits(unsigned char k)
 {
-    if (!IS_UP(k) && !IS_LO(k)) return 0;
-    switch (k | 0x20) { /* lower case */
-    case 'a': return C_ALPHA;
-    case 'c': return C_CNTRL;
-    case 'd': return C_DIGIT;
-    case 'g': return C_GRAPH;
-    case 'l': return C_LOWER;
-    case 'p': return C_PUNCT;
-    case 's': return C_SPACE;
-    case 'u': return C_UPPER;
-    case 'w': return C_ALNUM;
-    case 'x': return C_XDIGIT;
-    case 'z': return C_ZERO;
-    default: return 0;
-    }
+    if (IS_LO(k)) return letter_class[k - 'a'];
+    if (IS_UP(k)) return letter_class[k - 'A'];
+    return 0;
 }
 
 /* Whether c matches %k. */
