@@ -103,6 +103,7 @@ long long budget_outside_limit(void)
 }
 
 void budget_interrupt(void) { interrupted = 1; }
+void budget_interrupt_clear(void) { interrupted = 0; }
 
 /* ---- the watchdog ------------------------------------------------------------------------- */
 

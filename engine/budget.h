@@ -53,9 +53,11 @@ int budget_raise(lua_State *L, int status);
 #define BUDGET_OUTSIDE_LIMIT 1000000000LL
 long long budget_outside_limit(void);
 
-/* Asks long C work to stop: every budget_charge returns BUDGET_INTERRUPTED from now on.
+/* Asks long C work to stop: every budget_charge returns BUDGET_INTERRUPTED from now on (so
+ * every pattern call fails with "interrupted", short ones too) until budget_interrupt_clear.
  * Async-signal-safe (sets a flag). */
 void budget_interrupt(void);
+void budget_interrupt_clear(void);
 
 /* Replaces coroutine.resume and coroutine.wrap in L's coroutine table with versions that tell
  * the watchdog (the process's one budget) which thread runs. */

@@ -1,6 +1,6 @@
 /* pattern: Lua 5.4 patterns matched by backtracking, with the steps counted. The pattern is
  * interpreted as it is read (no compiled form): Lua reports a malformed part of a pattern only
- * when the matcher reaches it, and scripts can tell ("xyz":find("a%") is nil, not an error),
+ * when the matcher reaches it, and scripts can tell (("xyz"):find("a%") is nil, not an error),
  * so doing the same keeps every result and every error Lua's. Nesting (captures, and the
  * points a quantifier backtracks to) is limited like Lua's, at PM_MAXDEPTH, so the C stack is
  * bounded; time is bounded by the charge callback. Uses nothing. */
