@@ -221,6 +221,16 @@ T.match(err, "^tests/lua/test_patterns%.lua:%d+: instruction limit exceeded %(50
 T.ok(os.clock() - c0 < 1, "stopped within a second", os.clock() - c0)
 
 c0 = os.clock()
+ok, err = task.limited_call(5000000, function()
+  local header = ("<a"):rep(50000) -- 100 KB, no '>': every '<' scans to the end
+  local n = 0
+  for _ in header:gmatch("<([^>]+)>") do n = n + 1 end
+  return n
+end)
+T.ok(not ok and err:find("instruction limit exceeded") ~= nil, "a quadratic scan of a 100 KB header is stopped", err)
+T.ok(os.clock() - c0 < 1, "that too within a second", os.clock() - c0)
+
+c0 = os.clock()
 local swallowed = 0
 ok, err = task.limited_call(5000000, function()
   for _ = 1, 1000 do
