@@ -13,6 +13,7 @@
 #include "budget.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct budget {
     lua_State *volatile running; /* the thread running now, or NULL */
     volatile sig_atomic_t runs;  /* counts budget_push/pop: a new value is a new run */
     volatile sig_atomic_t seen;  /* `runs` at the last tick */
+    long long outside_limit;
     struct sigaction old_action;
 };
 
@@ -42,7 +44,7 @@ static void instr_hook(lua_State *L, lua_Debug *ar)
     if (interrupted) {
         /* keeps firing on every instruction of every armed thread: nothing can catch it for good */
         lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
-        lua_pushliteral(L, BUDGET_INTERRUPTED);
+        lua_pushliteral(L, BUDGET_INTERRUPTED_MSG);
         lua_error(L);
     }
     budget *b = watched;
@@ -64,6 +66,49 @@ static void instr_hook(lua_State *L, lua_Debug *ar)
         lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
     lua_error(L); /* not luaL_error: its position prefix would name the caller, not the loop */
 }
+
+/* ---- work done in C ------------------------------------------------------------------------ */
+
+int budget_charge(lua_State *L, long long units)
+{
+    if (interrupted) return BUDGET_INTERRUPTED;
+    budget *b = watched;
+    budget_frame *f = b ? b->frame : NULL;
+    if (!f) return BUDGET_OK;
+    if (!f->killing) {
+        f->left -= units;
+        if (f->left >= 0) return BUDGET_OK;
+        f->killing = 1;
+    }
+    /* as the hook does once a budget is spent: the next instruction raises again */
+    lua_sethook(f->L, instr_hook, LUA_MASKCOUNT, 1);
+    if (L != f->L) lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
+    return BUDGET_SPENT;
+}
+
+int budget_raise(lua_State *L, int status)
+{
+    budget *b = watched;
+    budget_frame *f = b ? b->frame : NULL;
+    luaL_where(L, 1);
+    if (status == BUDGET_SPENT && f)
+        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+    else if (status == BUDGET_SPENT)
+        lua_pushliteral(L, "instruction limit exceeded");
+    else
+        lua_pushliteral(L, BUDGET_INTERRUPTED_MSG);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+long long budget_outside_limit(void)
+{
+    budget *b = watched;
+    if (!b) return BUDGET_OUTSIDE_LIMIT;
+    return b->frame ? LLONG_MAX : b->outside_limit;
+}
+
+void budget_interrupt_clear(void) { interrupted = 0; }
 
 /* ---- the watchdog ------------------------------------------------------------------------- */
 
@@ -93,10 +138,11 @@ static void on_tick(int sig)
         if (++g->ticks >= OUTER_TICKS) arm(g->L);
 }
 
-budget *budget_new(void)
+budget *budget_new(long long outside_limit)
 {
     budget *b = calloc(1, sizeof *b);
     if (!b) return NULL;
+    b->outside_limit = outside_limit;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_tick;

@@ -19,18 +19,46 @@ typedef struct budget_frame {
 typedef struct budget budget;
 
 /* Starts the watchdog; one budget per process (the signal handler and the hook use it).
- * Returns NULL when out of memory. */
-budget *budget_new(void);
+ * outside_limit: what one call of C work may charge when no budgeted run is going (see
+ * budget_outside_limit). Returns NULL when out of memory. */
+budget *budget_new(long long outside_limit);
 void budget_free(budget *b);
 
 void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit);
 void budget_pop(budget *b, budget_frame *f);
 
-/* Stops every Lua run of the process: from now on the hook raises BUDGET_INTERRUPTED on every
- * instruction of every thread that runs (a pcall cannot catch it for good). Async-signal-safe:
- * for SIGINT/SIGTERM handlers. */
-#define BUDGET_INTERRUPTED "interrupted: the process is stopping (signal)"
+/* Work done in C on behalf of the running Lua code (a pattern matcher's steps) is charged to
+ * the innermost budgeted run, in the same units as its instructions. */
+enum budget_status {
+    BUDGET_OK = 0,
+    BUDGET_SPENT,       /* the run's budget is spent: it is being killed */
+    BUDGET_INTERRUPTED  /* budget_interrupt() was called: long C work should stop */
+};
+
+/* Subtracts units from the innermost run's budget (none outside a run). When it is spent, the
+ * run is killed as the instruction hook kills it: the hook fires on every instruction of its
+ * thread and of L from now on, so a pcall cannot swallow the stop. Returns a budget_status;
+ * the caller stops its work and calls budget_raise. Cheap: a few loads. */
+int budget_charge(lua_State *L, long long units);
+
+/* Raises the error for a nonzero budget_charge status, with the position of the Lua code that
+ * called the C function running on L: "FILE:LINE: instruction limit exceeded (N instructions
+ * without yielding)" or "FILE:LINE: interrupted". Does not return. */
+int budget_raise(lua_State *L, int status);
+
+/* What one call of C work (one pattern match) may charge when no budgeted run is going (code
+ * run while a module loads, a finalizer at exit): budget_new's outside_limit, or
+ * BUDGET_OUTSIDE_LIMIT in a process without a budget. LLONG_MAX while a run is going: its
+ * budget applies instead. */
+#define BUDGET_OUTSIDE_LIMIT 1000000000LL
+long long budget_outside_limit(void);
+
+/* Asks long C work to stop: every budget_charge returns BUDGET_INTERRUPTED from now on (so
+ * every pattern call fails with "interrupted", short ones too) until budget_interrupt_clear.
+ * Async-signal-safe (sets a flag). */
+#define BUDGET_INTERRUPTED_MSG "interrupted: the process is stopping (signal)"
 void budget_interrupt(void);
+void budget_interrupt_clear(void);
 int budget_interrupted(void);
 
 /* Replaces coroutine.resume and coroutine.wrap in L's coroutine table with versions that tell

@@ -17,4 +17,8 @@ int store_open(lua_State *L);   /* cartwright.store   store.c */
 int text_open(lua_State *L);    /* cartwright.text    lua_api_text.c */
 int plain_open(lua_State *L);   /* cartwright.plain   lua_api_plain.c */
 
+/* Replaces string.find/match/gmatch/gsub with the engine's budgeted ones (lua_api_string.c);
+ * call after luaL_openlibs, before any other Lua code runs. */
+void string_api_install(lua_State *L);
+
 #endif

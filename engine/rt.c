@@ -592,7 +592,7 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     r->home = strdup(opt && opt->home ? opt->home : ".");
     r->ready_ev = event_new(base, -1, 0, ready_cb, r);
     r->L = lua_newstate(rt_alloc, r);
-    r->budget = budget_new();
+    r->budget = budget_new(r->max_instructions);
     if (!r->L || !r->ready_ev || !r->home || !r->budget) {
         rt_free(r);
         return NULL;
@@ -605,6 +605,7 @@ rt *rt_new(struct event_base *base, const rt_options *opt)
     lua_pushnil(r->L);
     lua_setfield(r->L, -2, "dump");
     lua_pop(r->L, 1);
+    string_api_install(r->L);
     budget_open_coroutines(r->L);
     modules_register(r->L);
     return r;

@@ -87,6 +87,42 @@ do
   T.ok(task.monotonic() - t0 < 15, "4: all three ended promptly")
 end
 
+---------------------------------------------------------------- 5. pattern functions under the budget
+do
+  local rdir = rules_dir{ regex = "return { apply = function(order)\n"
+    .. "  if order.external_id:sub(-1) == '1' then string.find(('a'):rep(24), ('a*'):rep(24) .. 'b') end\n"
+    .. "end }\n" }
+  local cfg = config("pat.lua", 'rules = { "status_map", "regex" },', string.format("rules_dir = %q", rdir))
+  local t0 = task.monotonic()
+  local code, _, err = cw(cfg, { "import", "acme" }, { timeout = 60 })
+  local took = task.monotonic() - t0
+  T.eq(code, 0, "5: import with a backtracking pattern in a rule: exit 0", err)
+  local rows = orders(cfg)
+  local held, want = 0, 0
+  for _, r in ipairs(rows) do
+    if r.external_id:sub(-1) == "1" then
+      want = want + 1
+      if r.hold_rule == "regex" and r.hold_reason:find(rdir .. "/regex.lua:2: instruction limit exceeded", 1, true) then
+        held = held + 1
+      end
+    end
+  end
+  T.ok(want > 0 and held == want, "5: each such order held by the rule with file:line", held .. "/" .. want)
+  T.eq(#rows, N_OPEN, "5: every order stored")
+  T.ok(took < 20, "5: the import was not held up", string.format("%.1f s for %d spinning orders", took, want))
+  -- the same spin outside any rule, stopped by SIGTERM at once (not by the deadline)
+  local spin = T.write(dir .. "/pspin.lua", "string.find(('a'):rep(30), ('a*'):rep(30) .. 'b')\n")
+  local p = T.spawn({ "--max-instructions", "100000000000000", "run", spin })
+  task.sleep(0.5)
+  t0 = task.monotonic()
+  p.signal("TERM")
+  code = p.wait(5)
+  took = task.monotonic() - t0
+  T.ok(code ~= nil and took < 0.5, "5/6: SIGTERM stops a pattern spin at once", string.format("%s in %.2f s", tostring(code), took))
+  T.ok(not p.err():find("still running"), "5/6: without the deadline")
+  p.clean()
+end
+
 ---------------------------------------------------------------- 6. stop signals
 do
   -- a rule that burns its whole budget on every order: an import that is busy in Lua
