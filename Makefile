@@ -2,13 +2,17 @@
 DEBIAN_PACKAGES := build-essential cmake pkg-config libevent-dev libcurl4-openssl-dev \
   libsqlite3-dev liblua5.4-dev lua-cjson-dev libssl-dev libmimalloc-dev sqlite3 lua-check
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Fuzzing (make fuzz): clang with libFuzzer, installed by deps only when a fuzz target asks.
+FUZZ_PACKAGES := clang libclang-rt-dev
+FUZZ_TARGETS := jsonraw urlcode config
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan test demo bench clean
+.PHONY: all deps build build-asan build-fuzz test fuzz fuzz-merge demo bench clean
 
 all: build
 
 deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	@missing=""; for p in $(DEBIAN_PACKAGES) $(EXTRA_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	command -v node >/dev/null && command -v npm >/dev/null || missing="$$missing nodejs npm"; \
@@ -30,6 +34,34 @@ test: build build-asan
 	cd build && ctest --output-on-failure -j $(JOBS) --timeout 300
 	cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 300
 
+# The fuzz targets of tests/fuzz with libFuzzer, ASan and UBSan (see tests/fuzz/README.md).
+build-fuzz: EXTRA_PACKAGES = $(FUZZ_PACKAGES)
+build-fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCW_FUZZ=ON >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+# Each target for FUZZ_SECONDS from its committed corpus; what it finds new goes to
+# build-fuzz/corpus/<target>, a crash to build-fuzz/<target>-crash-*.
+fuzz: build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 \
+	    -artifact_prefix=build-fuzz/$$t- $$(test -f tests/fuzz/$$t.dict && echo -dict=tests/fuzz/$$t.dict) \
+	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+# Minimizes the committed corpora with what the runs found (libFuzzer -merge=1): the seed-*
+# files stay, and of the others only those that add coverage to them.
+fuzz-merge: build-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  rm -rf build-fuzz/merged/$$t && mkdir -p build-fuzz/merged/$$t build-fuzz/corpus/$$t; \
+	  cp tests/fuzz/corpus/$$t/seed-* build-fuzz/merged/$$t/; \
+	  build-fuzz/fuzz_$$t -merge=1 -timeout=10 build-fuzz/merged/$$t tests/fuzz/corpus/$$t build-fuzz/corpus/$$t || exit 1; \
+	  rm -f tests/fuzz/corpus/$$t/* && cp build-fuzz/merged/$$t/* tests/fuzz/corpus/$$t/; \
+	  echo "$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) files"; \
+	done
+
 demo: build
 	./tests/demo.sh
 
@@ -38,4 +70,4 @@ bench: build
 	./build/cartwright run tests/bench/import.lua
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
