@@ -52,12 +52,13 @@ fuzz: build-fuzz
 	done
 
 # Minimizes the committed corpora with what the runs found (libFuzzer -merge=1): the seed-*
-# files stay, and of the others only those that add coverage to them.
+# files stay, and of the others only those that reach new edges (hit counts and comparison
+# features are not counted, which keeps each corpus to a few hundred files).
 fuzz-merge: build-fuzz
 	@for t in $(FUZZ_TARGETS); do \
 	  rm -rf build-fuzz/merged/$$t && mkdir -p build-fuzz/merged/$$t build-fuzz/corpus/$$t; \
 	  cp tests/fuzz/corpus/$$t/seed-* build-fuzz/merged/$$t/; \
-	  build-fuzz/fuzz_$$t -merge=1 -timeout=10 build-fuzz/merged/$$t tests/fuzz/corpus/$$t build-fuzz/corpus/$$t || exit 1; \
+	  build-fuzz/fuzz_$$t -merge=1 -use_counters=0 -use_cmp=0 -use_memmem=0 -timeout=30 build-fuzz/merged/$$t tests/fuzz/corpus/$$t build-fuzz/corpus/$$t || exit 1; \
 	  rm -f tests/fuzz/corpus/$$t/* && cp build-fuzz/merged/$$t/* tests/fuzz/corpus/$$t/; \
 	  echo "$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) files"; \
 	done

@@ -1,7 +1,7 @@
 /* jsonraw: the cartwright.jsonraw module. Finds the raw bytes of each element of a JSON array
  * without decoding it, so an order can be stored exactly as the cart sent it; and decodes only
  * the parts of a document a connector asks for (a "shape"), skipping the rest at scan speed.
- * Every entry point validates the whole document (RFC 8259) with one scanner. Uses lua only. */
+ * Every entry point validates the whole document against RFC 8259. Uses lua only. */
 #include <errno.h>
 #include <math.h>
 #include <lauxlib.h>
@@ -215,10 +215,14 @@ static const sentry *shape_find(const snode *node, const char *k, size_t len)
 
 /* ---- the scanner: one grammar for every entry point ------------------------------------------ */
 
-/* One walk over a document. Every byte is validated against RFC 8259 whether it is decoded or
- * skipped, by the same functions, so array, decode and split_decode accept exactly the same
- * documents and end every element at the same byte. UTF-8 is not validated: carts send what
- * they send, and the bytes are stored as they came. */
+/* One walk over a document, validating every byte against RFC 8259 whether it is decoded or
+ * skipped. Strings, numbers and literals are read by the same scanners everywhere, and array
+ * and split_decode walk a page with the same code (parse_page); the structure of arrays and
+ * objects is checked by skip_value for everything not decoded (all of array's elements, every
+ * member a shape leaves out) and by decode_object/decode_array for what is, with the same
+ * rules and error texts. fuzz_jsonraw checks that array, split_decode and decode accept the
+ * same documents and end every element at the same byte. UTF-8 is not validated: carts send
+ * what they send, and the bytes are stored as they came. */
 typedef struct {
     cursor c;
     const char *start;
@@ -227,6 +231,7 @@ typedef struct {
     int keys;        /* stack index of the compiled shape's keys table, when decoding */
 } parser;
 
+/* Pushes nil, "bad JSON at byte N: what" (N counted from 0, where the walk stopped). */
 static int fail(lua_State *L, const parser *d)
 {
     lua_pushnil(L);
@@ -922,7 +927,8 @@ static void encode_value(lua_State *L, obuf *b, int idx, int depth)
     }
 }
 
-/* jsonraw.encode(value) -> json. Raises on what JSON cannot hold (functions, NaN, cycles).
+/* jsonraw.encode(value) -> json. Raises on what JSON cannot hold (functions, NaN, infinities,
+ * cycles, more than JSON_MAX_DEPTH nested tables).
  * Like cjson: null is cjson.null, an empty table is {}, an array has keys exactly 1..n.
  * Unlike cjson: integers keep every digit, '/' is not escaped. */
 static int l_encode(lua_State *L)
