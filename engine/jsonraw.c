@@ -1,23 +1,31 @@
 /* jsonraw: the cartwright.jsonraw module. Finds the raw bytes of each element of a JSON array
  * without decoding it, so an order can be stored exactly as the cart sent it; and decodes only
  * the parts of a document a connector asks for (a "shape"), skipping the rest at scan speed.
- * Uses lua only. */
+ * Every entry point validates the whole document against RFC 8259. Uses lua only. */
 #include <errno.h>
 #include <math.h>
 #include <lauxlib.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "modules.h"
 
+/* Arrays and objects nested deeper than this are refused by decode, array and split_decode
+ * ("nested too deep") and by encode: the same limit as cjson's default, far above any order,
+ * and it bounds the C recursion of the decoder and the encoder. */
+#define JSON_MAX_DEPTH 1000
+
 typedef struct {
     const char *p, *end;
 } cursor;
 
-static void skip_ws(cursor *c)
+static const unsigned char is_ws[256] = {[' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1};
+
+static inline void skip_ws(cursor *c)
 {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\n' || *c->p == '\r' || *c->p == '\t')) c->p++;
+    while (c->p < c->end && is_ws[(unsigned char)*c->p]) c->p++;
 }
 
 /* The first '"' or '\\' in [p, end) (and, with `controls`, the first byte below 0x20), or
@@ -43,118 +51,24 @@ static inline const char *scan_special(const char *p, const char *end, int contr
     return p;
 }
 
-static const char *find_quote(const char *p, const char *end) { return scan_special(p, end, 0); }
-
-/* c->p at the opening quote; leaves it after the closing one. */
-static int skip_string(cursor *c)
+static long hex4(const char *p, const char *end)
 {
-    c->p++;
-    while (c->p < c->end) {
-        const char *q = find_quote(c->p, c->end);
-        if (q >= c->end) break;
-        if (*q == '"') {
-            c->p = q + 1;
-            return 0;
-        }
-        c->p = q + 2; /* skip the escaped character */
+    if (end - p < 4) return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        char ch = p[i];
+        int h = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+        if (h < 0) return -1;
+        v = v * 16 + h;
     }
-    return -1;
+    return v;
 }
 
-/* Bytes that end a number or literal. */
-static const unsigned char ends_scalar[256] = {
-    [','] = 1, [']'] = 1, ['}'] = 1, [' '] = 1, ['\t'] = 1, ['\r'] = 1, ['\n'] = 1,
-};
+static inline int is_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
-static int skip_value(cursor *c)
-{
-    skip_ws(c);
-    if (c->p >= c->end) return -1;
-    if (*c->p == '"') return skip_string(c);
-    if (*c->p != '{' && *c->p != '[') {
-        const char *s = c->p;
-        while (c->p < c->end && !ends_scalar[(unsigned char)*c->p]) c->p++;
-        return c->p > s ? 0 : -1;
-    }
-    int depth = 0;
-    while (c->p < c->end) {
-        char ch = *c->p;
-        if (ch == '"') {
-            if (skip_string(c)) return -1;
-            continue;
-        }
-        if (ch == '{' || ch == '[') depth++;
-        else if (ch == '}' || ch == ']') depth--;
-        c->p++;
-        if (depth == 0) return 0;
-    }
-    return -1;
-}
+/* ---- shapes -------------------------------------------------------------------------------- */
 
-static int fail(lua_State *L, const cursor *c, const char *start, const char *what)
-{
-    lua_pushnil(L);
-    lua_pushfstring(L, "bad JSON at byte %d: %s", (int)(c->p - start), what);
-    return 2;
-}
-
-/* Moves c into the value of top-level member `key` of an object. */
-static int find_member(cursor *c, const char *key, size_t klen)
-{
-    skip_ws(c);
-    if (c->p >= c->end || *c->p != '{') return -1;
-    c->p++;
-    for (;;) {
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != '"') return -1;
-        const char *ks = c->p + 1;
-        if (skip_string(c)) return -1;
-        int match = (size_t)(c->p - 1 - ks) == klen && memcmp(ks, key, klen) == 0;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != ':') return -1;
-        c->p++;
-        skip_ws(c);
-        if (match) return 0;
-        if (skip_value(c)) return -1;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') c->p++;
-        else return -1;
-    }
-}
-
-/* jsonraw.array(body [, key]) -> { raw1, raw2, ... } | nil, err */
-static int l_array(lua_State *L)
-{
-    size_t len, klen = 0;
-    const char *body = luaL_checklstring(L, 1, &len);
-    const char *key = luaL_optlstring(L, 2, NULL, &klen);
-    cursor c = {body, body + len};
-    if (key && find_member(&c, key, klen)) return fail(L, &c, body, "no array member");
-    skip_ws(&c);
-    if (c.p >= c.end || *c.p != '[') return fail(L, &c, body, "expected an array");
-    c.p++;
-    lua_newtable(L);
-    for (lua_Integer i = 1;; i++) {
-        skip_ws(&c);
-        if (c.p < c.end && *c.p == ']' && i == 1) break;
-        const char *s = c.p;
-        if (skip_value(&c)) return fail(L, &c, body, "truncated or malformed element");
-        lua_pushlstring(L, s, (size_t)(c.p - s));
-        lua_rawseti(L, -2, i);
-        skip_ws(&c);
-        if (c.p < c.end && *c.p == ',') {
-            c.p++;
-            continue;
-        }
-        if (c.p < c.end && *c.p == ']') break;
-        return fail(L, &c, body, "expected , or ]");
-    }
-    return 1;
-}
-
-/* ---- decoding with a shape ----------------------------------------------------------------- */
-
-#define MAX_DEPTH 200
 
 /* A shape is compiled once per shape table (cached in a weak table in the registry): each
  * object level becomes a list of the wanted keys, matched on the document's raw key bytes.
@@ -178,17 +92,8 @@ typedef struct {
     int nnodes, nentries;
 } shape_size;
 
+
 #define SHAPES_KEY "cartwright.jsonraw.shapes"
-
-typedef struct {
-    cursor c;
-    const char *start;
-    const char *err;
-    int depth;
-    int keys; /* stack index of the compiled shape's keys table */
-} decoder;
-
-static int decode_value(lua_State *L, decoder *d, const snode *shape);
 
 
 static unsigned key_slot(const char *k, size_t len)
@@ -200,7 +105,7 @@ static unsigned key_slot(const char *k, size_t len)
 /* Counts the nodes and entries of the shape table at idx (for one allocation). */
 static void shape_count(lua_State *L, int idx, shape_size *sz, int depth)
 {
-    if (depth > MAX_DEPTH) luaL_error(L, "jsonraw: shape nested too deep (a cycle?)");
+    if (depth >= JSON_MAX_DEPTH) luaL_error(L, "jsonraw: shape nested too deep (a cycle?)");
     luaL_checkstack(L, 4, "jsonraw: shape");
     sz->nnodes++;
     int n = 0;
@@ -308,6 +213,63 @@ static const sentry *shape_find(const snode *node, const char *k, size_t len)
     return NULL;
 }
 
+/* ---- the scanner: one grammar for every entry point ------------------------------------------ */
+
+/* One walk over a document, validating every byte against RFC 8259 whether it is decoded or
+ * skipped. Strings, numbers and literals are read by the same scanners everywhere, and array
+ * and split_decode walk a page with the same code (parse_page); the structure of arrays and
+ * objects is checked by skip_value for everything not decoded (all of array's elements, every
+ * member a shape leaves out) and by decode_object/decode_array for what is, with the same
+ * rules and error texts. fuzz_jsonraw checks that array, split_decode and decode accept the
+ * same documents and end every element at the same byte. UTF-8 is not validated: carts send
+ * what they send, and the bytes are stored as they came. */
+typedef struct {
+    cursor c;
+    const char *start;
+    const char *err; /* what was wrong, at c.p */
+    int depth;       /* arrays and objects open around the cursor */
+    int keys;        /* stack index of the compiled shape's keys table, when decoding */
+} parser;
+
+/* Pushes nil, "bad JSON at byte N: what" (N counted from 0, where the walk stopped). */
+static int fail(lua_State *L, const parser *d)
+{
+    lua_pushnil(L);
+    lua_pushfstring(L, "bad JSON at byte %I: %s", (lua_Integer)(d->c.p - d->start), d->err ? d->err : "malformed");
+    return 2;
+}
+
+/* Validates the string at the cursor (on its opening quote) and leaves the cursor after it.
+ * Returns 0 when it has no escape (its bytes are the value), 1 when it has, -1 when invalid. */
+static inline __attribute__((always_inline)) int scan_string(parser *d)
+{
+    cursor *c = &d->c;
+    const char *p = c->p + 1;
+    int escaped = 0;
+    for (;;) {
+        p = scan_special(p, c->end, 1);
+        if (p >= c->end) {
+            c->p = p;
+            return d->err = "unterminated string", -1;
+        }
+        if (*p == '"') break;
+        c->p = p;
+        if (*p != '\\') return d->err = "control character in string", -1;
+        escaped = 1;
+        if (c->end - p < 2) return d->err = "unterminated string", -1;
+        switch (p[1]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't': p += 2; break;
+        case 'u':
+            if (hex4(p + 2, c->end) < 0) return d->err = "bad \\u escape", -1;
+            p += 6;
+            break;
+        default: return d->err = "bad escape", -1;
+        }
+    }
+    c->p = p + 1;
+    return escaped;
+}
+
 static void put_utf8(luaL_Buffer *b, unsigned long cp)
 {
     if (cp < 0x80) {
@@ -327,114 +289,151 @@ static void put_utf8(luaL_Buffer *b, unsigned long cp)
     }
 }
 
-static long hex4(const char *p, const char *end)
+/* Pushes the value of the string body [s, end) that scan_string has validated. A surrogate
+ * pair becomes its code point; a surrogate without its other half becomes U+FFFD (the
+ * replacement character), so the result never holds an encoded surrogate. */
+static void push_unescaped(lua_State *L, const char *s, const char *end)
 {
-    if (end - p < 4) return -1;
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        char ch = p[i];
-        int h = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-              : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-        if (h < 0) return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* Pushes the string at the cursor (on its opening quote). */
-static int decode_string(lua_State *L, decoder *d)
-{
-    cursor *c = &d->c;
-    const char *s = ++c->p;
-    c->p = find_quote(c->p, c->end);
-    if (c->p < c->end && *c->p == '"') { /* the common case: no escapes */
-        lua_pushlstring(L, s, (size_t)(c->p - s));
-        c->p++;
-        return 0;
-    }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    luaL_addlstring(&b, s, (size_t)(c->p - s));
-    while (c->p < c->end && *c->p != '"') {
-        if (*c->p != '\\') {
-            luaL_addchar(&b, *c->p++);
-            continue;
-        }
-        if (++c->p >= c->end) break;
-        char e = *c->p++;
+    while (s < end) {
+        const char *q = memchr(s, '\\', (size_t)(end - s));
+        if (!q) q = end;
+        luaL_addlstring(&b, s, (size_t)(q - s));
+        if (q == end) break;
+        char e = q[1];
+        s = q + 2;
         switch (e) {
-        case '"': case '\\': case '/': luaL_addchar(&b, e); break;
         case 'b': luaL_addchar(&b, '\b'); break;
         case 'f': luaL_addchar(&b, '\f'); break;
         case 'n': luaL_addchar(&b, '\n'); break;
         case 'r': luaL_addchar(&b, '\r'); break;
         case 't': luaL_addchar(&b, '\t'); break;
         case 'u': {
-            long cp = hex4(c->p, c->end);
-            if (cp < 0) return d->err = "bad \\u escape", -1;
-            c->p += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF && c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u') {
-                long lo = hex4(c->p + 2, c->end);
+            long cp = hex4(s, end);
+            s += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                long lo = end - s >= 6 && s[0] == '\\' && s[1] == 'u' ? hex4(s + 2, end) : -1;
                 if (lo >= 0xDC00 && lo <= 0xDFFF) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    c->p += 6;
+                    s += 6;
+                } else {
+                    cp = 0xFFFD;
                 }
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                cp = 0xFFFD;
             }
             put_utf8(&b, (unsigned long)cp);
             break;
         }
-        default: return d->err = "bad escape", -1;
+        default: luaL_addchar(&b, e); /* '"', '\\', '/' */
         }
     }
-    if (c->p >= c->end) return d->err = "unterminated string", -1;
-    c->p++;
     luaL_pushresult(&b);
+}
+
+/* Pushes the string at the cursor (on its opening quote), validated. */
+static int decode_string(lua_State *L, parser *d)
+{
+    const char *s = d->c.p + 1;
+    int rc = scan_string(d);
+    if (rc < 0) return -1;
+    if (rc == 0) lua_pushlstring(L, s, (size_t)(d->c.p - 1 - s));
+    else push_unescaped(L, s, d->c.p - 1);
     return 0;
 }
 
-/* Integers stay integers (order ids exceed 2^53); everything else is a float. */
-static int decode_number(lua_State *L, decoder *d)
+/* strtod over exactly the token [s, s+n): from a NUL-terminated copy, so nothing after the
+ * token is read (to strtod, "0x1" after "0" would be hex). 0 ok, -1 out of memory. */
+static int token_double(const char *s, size_t n, double *out)
 {
-    cursor *c = &d->c;
-    const char *s = c->p;
-    int is_float = 0;
-    if (c->p < c->end && *c->p == '-') c->p++;
-    while (c->p < c->end) {
-        char ch = *c->p;
-        if (ch >= '0' && ch <= '9') { c->p++; continue; }
-        if (ch == '.' || ch == 'e' || ch == 'E' || ch == '+' || ch == '-') { is_float = 1; c->p++; continue; }
-        break;
-    }
-    size_t n = (size_t)(c->p - s);
-    if (!is_float && n > 0 && n <= 18 && (s[0] != '-' || n > 1)) { /* fits: no overflow check needed */
-        const char *q = s[0] == '-' ? s + 1 : s;
-        lua_Integer v = 0;
-        for (; q < c->p; q++) v = v * 10 + (*q - '0');
-        lua_pushinteger(L, s[0] == '-' ? -v : v);
-        return 0;
-    }
-    char buf[64];
-    if (n == 0 || n >= sizeof buf) return d->err = "bad number", -1;
+    char small[64], *buf = n < sizeof small ? small : malloc(n + 1);
+    if (!buf) return -1;
     memcpy(buf, s, n);
     buf[n] = '\0';
-    char *endp;
-    errno = 0;
-    if (!is_float) {
+    *out = strtod(buf, NULL);
+    if (buf != small) free(buf);
+    return 0;
+}
+
+/* Validates the number at the cursor (RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)
+ * and leaves the cursor after it. A number beyond the range of a double is refused here, so no
+ * entry point accepts what decode could not hold (RFC 8259 lets a parser limit the range).
+ * *is_float: it has a fraction or an exponent. */
+static int scan_number(parser *d, int *is_float)
+{
+    cursor *c = &d->c;
+    const char *s = c->p, *p = c->p, *end = c->end;
+    long idigits = 0, exp = 0;
+    int neg_exp = 0, flt = 0;
+    if (p < end && *p == '-') p++;
+    if (p >= end || !is_digit(*p)) return c->p = p, d->err = "bad number", -1;
+    if (*p == '0') {
+        p++;
+    } else {
+        const char *q = p;
+        while (p < end && is_digit(*p)) p++;
+        idigits = (long)(p - q);
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !is_digit(*p)) return c->p = p, d->err = "bad number: no digit after '.'", -1;
+        while (p < end && is_digit(*p)) p++;
+        flt = 1;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) neg_exp = *p++ == '-';
+        if (p >= end || !is_digit(*p)) return c->p = p, d->err = "bad number: no digit in the exponent", -1;
+        for (; p < end && is_digit(*p); p++)
+            if (exp < 100000) exp = exp * 10 + (*p - '0');
+        flt = 1;
+    }
+    *is_float = flt;
+    c->p = p;
+    /* |value| < 10^(integer digits + exponent): only beyond 10^308 can it overflow a double */
+    if (idigits + (neg_exp ? -exp : exp) > 308) {
+        double v;
+        if (token_double(s, (size_t)(p - s), &v)) return d->err = "out of memory", -1;
+        if (isinf(v)) return c->p = s, d->err = "number out of range", -1;
+    }
+    return 0;
+}
+
+/* Pushes the number at the cursor, validated. Integers stay integers (order ids exceed 2^53);
+ * one beyond 64 bits, and everything with a fraction or exponent, is a float. */
+static int decode_number(lua_State *L, parser *d)
+{
+    const char *s = d->c.p;
+    int is_float;
+    if (scan_number(d, &is_float)) return -1;
+    size_t n = (size_t)(d->c.p - s);
+    int neg = s[0] == '-';
+    if (!is_float && n - (size_t)neg <= 18) { /* fits: no overflow check needed */
+        lua_Integer v = 0;
+        for (const char *q = s + neg; q < d->c.p; q++) v = v * 10 + (*q - '0');
+        lua_pushinteger(L, neg ? -v : v);
+        return 0;
+    }
+    if (!is_float && n < 64) {
+        char buf[64], *endp;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        errno = 0;
         long long v = strtoll(buf, &endp, 10);
-        if (*endp == '\0' && errno == 0) {
+        if (errno == 0) {
             lua_pushinteger(L, (lua_Integer)v);
             return 0;
         }
     }
-    double v = strtod(buf, &endp);
-    if (*endp != '\0') return d->err = "bad number", -1;
+    double v;
+    if (token_double(s, n, &v)) return d->err = "out of memory", -1;
     lua_pushnumber(L, v);
     return 0;
 }
 
-static int expect_literal(decoder *d, const char *lit)
+static int parse_literal(parser *d, const char *lit, size_t n)
 {
-    size_t n = strlen(lit);
     if ((size_t)(d->c.end - d->c.p) < n || memcmp(d->c.p, lit, n) != 0) return d->err = "bad literal", -1;
     d->c.p += n;
     return 0;
@@ -442,35 +441,104 @@ static int expect_literal(decoder *d, const char *lit)
 
 /* The key at the cursor (on its opening quote), as bytes: [*k, *k + *len) points into the
  * document when the key has no escape; an escaped key is decoded and left on the stack
- * (returns 1), so the caller pops it. */
-static int read_key(lua_State *L, decoder *d, const char **k, size_t *len)
+ * (returns 1), so the caller pops it. -1: invalid. */
+static int read_key(lua_State *L, parser *d, const char **k, size_t *len)
 {
-    cursor *c = &d->c;
-    const char *s = c->p + 1, *q = find_quote(s, c->end);
-    if (q < c->end && *q == '"') {
-        *k = s, *len = (size_t)(q - s);
-        c->p = q + 1;
-        return 0;
-    }
-    if (decode_string(L, d)) return -1;
+    const char *s = d->c.p + 1;
+    int rc = scan_string(d);
+    if (rc < 0) return -1;
+    *k = s;
+    *len = (size_t)(d->c.p - 1 - s);
+    if (rc == 0) return 0;
+    push_unescaped(L, s, d->c.p - 1);
     *k = lua_tolstring(L, -1, len);
     return 1;
 }
 
+/* Validates the value at the cursor (after any whitespace) and leaves the cursor after it,
+ * decoding nothing: the scan of the array elements and of every member a shape does not name.
+ * One loop with an explicit stack (bit i of `objects`: level i is an object) instead of
+ * recursion, as this is most of an import's scanning. 0 ok, -1 invalid. */
+static int skip_value(parser *d)
+{
+    cursor *c = &d->c;
+    uint64_t objects[(JSON_MAX_DEPTH + 63) / 64];
+    int top = 0; /* levels opened here */
+    int is_float;
+value:
+    skip_ws(c);
+    if (c->p >= c->end) return d->err = "truncated", -1;
+    switch (*c->p) {
+    case '{':
+    case '[': {
+        if (d->depth + top >= JSON_MAX_DEPTH) return d->err = "nested too deep", -1;
+        int obj = *c->p == '{';
+        c->p++;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == (obj ? '}' : ']')) {
+            c->p++;
+            break;
+        }
+        uint64_t bit = 1ULL << (top & 63);
+        if (obj) objects[top >> 6] |= bit; else objects[top >> 6] &= ~bit;
+        top++;
+        if (obj) goto key;
+        goto value;
+    }
+    case '"': if (scan_string(d) < 0) return -1; break;
+    case 't': if (parse_literal(d, "true", 4)) return -1; break;
+    case 'f': if (parse_literal(d, "false", 5)) return -1; break;
+    case 'n': if (parse_literal(d, "null", 4)) return -1; break;
+    default: if (scan_number(d, &is_float)) return -1;
+    }
+    /* a value ended: close what it ends */
+    while (top > 0) {
+        int obj = (int)(objects[(top - 1) >> 6] >> ((top - 1) & 63)) & 1;
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            if (obj) goto key;
+            goto value;
+        }
+        if (c->p >= c->end || *c->p != (obj ? '}' : ']')) return d->err = obj ? "expected , or }" : "expected , or ]", -1;
+        c->p++;
+        top--;
+    }
+    return 0;
+key:
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != '"') return d->err = "expected a key", -1;
+    if (scan_string(d) < 0) return -1;
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != ':') return d->err = "expected :", -1;
+    c->p++;
+    goto value;
+}
+
+static int decode_value(lua_State *L, parser *d, const snode *shape);
+
+/* The value at the cursor: decoded with `shape` onto the stack when `push`, else validated
+ * only (skip_value). Every entry point reads values through here. */
+static int parse_value(lua_State *L, parser *d, const snode *shape, int push)
+{
+    return push ? decode_value(L, d, shape) : skip_value(d);
+}
+
 /* Object: with a shape, only the keys it names are decoded (with their nested shape, or whole
- * when the shape says true); the others are skipped unread. */
-static int decode_object(lua_State *L, decoder *d, const snode *shape)
+ * when it says true); every other member is validated by skip_value, not decoded. The same
+ * structure as skip_value's, which fuzz_jsonraw checks. */
+static int decode_object(lua_State *L, parser *d, const snode *shape)
 {
     cursor *c = &d->c;
     c->p++;
     lua_createtable(L, 0, shape ? shape->n : 0);
-    int obj = lua_gettop(L);
     skip_ws(c);
     if (c->p < c->end && *c->p == '}') return c->p++, 0;
     for (;;) {
         skip_ws(c);
         if (c->p >= c->end || *c->p != '"') return d->err = "expected a key", -1;
         const sentry *e = NULL;
+        int want = 1; /* decode this member's value */
         if (shape) {
             const char *k;
             size_t klen;
@@ -479,18 +547,15 @@ static int decode_object(lua_State *L, decoder *d, const snode *shape)
             e = shape_find(shape, k, klen);
             if (pushed) lua_pop(L, 1);
             if (e) lua_rawgeti(L, d->keys, e->ref);
+            else want = 0;
         } else if (decode_string(L, d)) {
             return -1;
         }
         skip_ws(c);
         if (c->p >= c->end || *c->p != ':') return d->err = "expected :", -1;
         c->p++;
-        if (shape && !e) {
-            if (skip_value(c)) return d->err = "truncated or malformed value", -1;
-        } else {
-            if (decode_value(L, d, e ? e->sub : NULL)) return -1;
-            lua_rawset(L, obj);
-        }
+        if (parse_value(L, d, e ? e->sub : NULL, want)) return -1;
+        if (want) lua_rawset(L, -3);
         skip_ws(c);
         if (c->p < c->end && *c->p == ',') { c->p++; continue; }
         if (c->p < c->end && *c->p == '}') { c->p++; return 0; }
@@ -499,16 +564,13 @@ static int decode_object(lua_State *L, decoder *d, const snode *shape)
 }
 
 /* Array: the shape, if any, applies to every element. */
-static int decode_array(lua_State *L, decoder *d, const snode *shape)
+static int decode_array(lua_State *L, parser *d, const snode *shape)
 {
     cursor *c = &d->c;
     c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        lua_newtable(L);
-        return c->p++, 0;
-    }
     lua_createtable(L, 4, 0); /* most arrays in an order are short: lines, tax lines, addresses */
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') return c->p++, 0;
     for (lua_Integer i = 1;; i++) {
         if (decode_value(L, d, shape)) return -1;
         lua_rawseti(L, -2, i);
@@ -519,29 +581,129 @@ static int decode_array(lua_State *L, decoder *d, const snode *shape)
     }
 }
 
-static int decode_value(lua_State *L, decoder *d, const snode *shape)
+/* Pushes the value at the cursor (after any whitespace), validated; null is cjson.null (a NULL
+ * lightuserdata). 0 ok, -1 invalid. */
+static int decode_value(lua_State *L, parser *d, const snode *shape)
 {
     cursor *c = &d->c;
     skip_ws(c);
     if (c->p >= c->end) return d->err = "truncated", -1;
-    if (++d->depth > MAX_DEPTH) return d->err = "nested too deep", -1;
-    luaL_checkstack(L, 4, "jsonraw.decode");
-    int rc;
     switch (*c->p) {
-    case '{': rc = decode_object(L, d, shape); break;
-    case '[': rc = decode_array(L, d, shape); break;
-    case '"': rc = decode_string(L, d); break;
-    case 't': rc = expect_literal(d, "true"); if (!rc) lua_pushboolean(L, 1); break;
-    case 'f': rc = expect_literal(d, "false"); if (!rc) lua_pushboolean(L, 0); break;
-    case 'n': rc = expect_literal(d, "null"); if (!rc) lua_pushlightuserdata(L, NULL); break;
-    default: rc = decode_number(L, d);
+    case '{':
+    case '[': {
+        if (d->depth >= JSON_MAX_DEPTH) return d->err = "nested too deep", -1;
+        luaL_checkstack(L, 4, "jsonraw");
+        d->depth++;
+        int rc = *c->p == '{' ? decode_object(L, d, shape) : decode_array(L, d, shape);
+        d->depth--;
+        return rc;
     }
-    d->depth--;
-    return rc;
+    case '"': return decode_string(L, d);
+    case 't':
+        if (parse_literal(d, "true", 4)) return -1;
+        lua_pushboolean(L, 1);
+        return 0;
+    case 'f':
+        if (parse_literal(d, "false", 5)) return -1;
+        lua_pushboolean(L, 0);
+        return 0;
+    case 'n':
+        if (parse_literal(d, "null", 4)) return -1;
+        lua_pushlightuserdata(L, NULL);
+        return 0;
+    default: return decode_number(L, d);
+    }
 }
 
+/* After the document's one value: only whitespace may follow. */
+static int parse_end(parser *d)
+{
+    skip_ws(&d->c);
+    if (d->c.p != d->c.end) return d->err = "trailing characters", -1;
+    return 0;
+}
+
+/* ---- pages: the elements of one array of a document ---------------------------------------- */
+
+/* The array at the cursor: pushes the table of each element's raw bytes and, with `decode`,
+ * the table of each element decoded with `shape`. */
+static int page_elements(lua_State *L, parser *d, const snode *shape, int decode)
+{
+    cursor *c = &d->c;
+    if (c->p >= c->end || *c->p != '[') return d->err = "expected an array", -1;
+    if (d->depth >= JSON_MAX_DEPTH) return d->err = "nested too deep", -1;
+    d->depth++;
+    c->p++;
+    lua_newtable(L);
+    int raws = lua_gettop(L);
+    if (decode) lua_newtable(L);
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ']') return c->p++, d->depth--, 0;
+    for (lua_Integer i = 1;; i++) {
+        skip_ws(c);
+        const char *s = c->p;
+        if (parse_value(L, d, shape, decode)) return -1;
+        if (decode) lua_rawseti(L, raws + 1, i);
+        lua_pushlstring(L, s, (size_t)(c->p - s));
+        lua_rawseti(L, raws, i);
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (c->p < c->end && *c->p == ']') { c->p++; d->depth--; return 0; }
+        return d->err = "expected , or ]", -1;
+    }
+}
+
+/* The elements of the array at top-level member `key` (the first member of that name; or of
+ * the top-level array when key is NULL): pushes raws (and docs, with `decode`). The whole
+ * document is validated, before and after the array too. 0 ok, -1 invalid. */
+static int parse_page(lua_State *L, parser *d, const char *key, size_t klen, const snode *shape, int decode)
+{
+    cursor *c = &d->c;
+    skip_ws(c);
+    if (!key) {
+        if (page_elements(L, d, shape, decode)) return -1;
+        return parse_end(d);
+    }
+    if (c->p >= c->end || *c->p != '{') return d->err = "expected an object", -1;
+    c->p++;
+    d->depth++;
+    int found = 0;
+    skip_ws(c);
+    int empty = c->p < c->end && *c->p == '}';
+    while (!empty) {
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != '"') return d->err = "expected a key", -1;
+        const char *k;
+        size_t len;
+        int pushed = read_key(L, d, &k, &len);
+        if (pushed < 0) return -1;
+        int match = !found && len == klen && memcmp(k, key, klen) == 0;
+        if (pushed) lua_pop(L, 1);
+        skip_ws(c);
+        if (c->p >= c->end || *c->p != ':') return d->err = "expected :", -1;
+        c->p++;
+        skip_ws(c);
+        if (match) {
+            if (page_elements(L, d, shape, decode)) return -1;
+            found = 1;
+        } else if (parse_value(L, d, NULL, 0)) {
+            return -1;
+        }
+        skip_ws(c);
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        if (c->p < c->end && *c->p == '}') break;
+        return d->err = "expected , or }", -1;
+    }
+    c->p++;
+    d->depth--;
+    if (!found) return d->err = "no array member", -1;
+    return parse_end(d);
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
 /* Compiles the optional shape argument at idx: pushes its keys table (or nil) at top. */
-static const snode *shape_arg(lua_State *L, int idx, decoder *d)
+static const snode *shape_arg(lua_State *L, int idx, parser *d)
 {
     const snode *root = NULL;
     if (lua_istable(L, idx)) root = shape_compile(L, idx);
@@ -550,66 +712,52 @@ static const snode *shape_arg(lua_State *L, int idx, decoder *d)
     return root;
 }
 
+/* jsonraw.array(body [, key]) -> { raw1, raw2, ... } | nil, err
+ * The raw bytes of each element of the array at top-level member `key` (or of the top-level
+ * array); the whole body must be valid JSON. */
+static int l_array(lua_State *L)
+{
+    size_t len, klen = 0;
+    const char *body = luaL_checklstring(L, 1, &len);
+    const char *key = luaL_optlstring(L, 2, NULL, &klen);
+    lua_settop(L, 2);
+    parser d = {{body, body + len}, body, NULL, 0, 0};
+    if (parse_page(L, &d, key, klen, NULL, 0) == 0) return 1;
+    lua_settop(L, 2);
+    return fail(L, &d);
+}
+
 /* jsonraw.decode(text [, shape]) -> value | nil, err
  * Like cjson: null is cjson.null (a NULL lightuserdata). Unlike cjson: integers stay integers,
- * and with a shape only the named parts of objects are decoded. */
+ * and with a shape only the named parts of objects are decoded (the rest is validated). */
 static int l_decode(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     lua_settop(L, 2);
-    decoder d = {{s, s + len}, s, NULL, 0, 0};
+    parser d = {{s, s + len}, s, NULL, 0, 0};
     const snode *shape = shape_arg(L, 2, &d);
-    if (decode_value(L, &d, shape) == 0) {
-        skip_ws(&d.c);
-        if (d.c.p == d.c.end) return 1;
-        d.err = "trailing characters";
-    }
+    if (parse_value(L, &d, shape, 1) == 0 && parse_end(&d) == 0) return 1;
     lua_settop(L, 2);
-    return fail(L, &d.c, s, d.err ? d.err : "malformed");
+    return fail(L, &d);
 }
 
 /* jsonraw.split_decode(body, key, shape) -> raws, docs | nil, err
  * One pass over a page: the raw bytes of each element of the array at member `key` (or the
- * top-level array when key is nil) and each element decoded with `shape`. */
+ * top-level array when key is nil) and each element decoded with `shape`. Accepts exactly what
+ * jsonraw.array accepts, with the same raws. */
 static int l_split_decode(lua_State *L)
 {
     size_t len, klen = 0;
     const char *body = luaL_checklstring(L, 1, &len);
     const char *key = luaL_optlstring(L, 2, NULL, &klen);
     lua_settop(L, 3);
-    decoder d = {{body, body + len}, body, NULL, 0, 0};
-    const snode *shape = shape_arg(L, 3, &d); /* 4: keys */
-    cursor *c = &d.c;
-    if (key && find_member(c, key, klen)) return fail(L, c, body, "no array member");
-    skip_ws(c);
-    if (c->p >= c->end || *c->p != '[') return fail(L, c, body, "expected an array");
-    c->p++;
-    lua_newtable(L); /* 5: raws */
-    lua_newtable(L); /* 6: docs */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') return 2;
-    for (lua_Integer i = 1;; i++) {
-        skip_ws(c);
-        const char *s = c->p;
-        if (decode_value(L, &d, shape)) {
-            lua_settop(L, 3);
-            return fail(L, c, body, d.err ? d.err : "malformed element");
-        }
-        lua_rawseti(L, 6, i);
-        lua_pushlstring(L, s, (size_t)(c->p - s));
-        lua_rawseti(L, 5, i);
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (c->p < c->end && *c->p == ']') return 2;
-        lua_settop(L, 3);
-        return fail(L, c, body, "expected , or ]");
-    }
+    parser d = {{body, body + len}, body, NULL, 0, 0};
+    const snode *shape = shape_arg(L, 3, &d); /* 4: keys; 5: raws, 6: docs */
+    if (parse_page(L, &d, key, klen, shape, 1) == 0) return 2;
+    lua_settop(L, 3);
+    return fail(L, &d);
 }
-
 
 /* ---- encoding ------------------------------------------------------------------------------ */
 
@@ -686,7 +834,11 @@ static void encode_number(lua_State *L, obuf *b, int idx)
         lua_Number v = lua_tonumber(L, idx);
         if (v != v || v == (lua_Number)HUGE_VAL || v == -(lua_Number)HUGE_VAL)
             luaL_error(L, "jsonraw.encode: cannot encode NaN or infinity");
-        n = snprintf(num, sizeof num, "%.14g", (double)v); /* as cjson */
+        /* 14 digits as cjson (0.1 stays "0.1"), more only when 14 would not read back as the
+         * same double: what is stored decodes to exactly what was encoded */
+        n = snprintf(num, sizeof num, "%.14g", (double)v);
+        for (int prec = 15; prec <= 17 && strtod(num, NULL) != (double)v; prec++)
+            n = snprintf(num, sizeof num, "%.*g", prec, (double)v);
     }
     ob_add(L, b, num, (size_t)n);
 }
@@ -713,7 +865,7 @@ static void encode_value(lua_State *L, obuf *b, int idx, int depth);
 
 static void encode_table(lua_State *L, obuf *b, int t, int depth)
 {
-    if (depth > MAX_DEPTH) luaL_error(L, "jsonraw.encode: nested too deep (a cycle?)");
+    if (depth >= JSON_MAX_DEPTH) luaL_error(L, "jsonraw.encode: nested too deep (a cycle?)");
     luaL_checkstack(L, 4, "jsonraw.encode");
     lua_Integer n = array_length(L, t);
     if (n > 0) {
@@ -775,7 +927,8 @@ static void encode_value(lua_State *L, obuf *b, int idx, int depth)
     }
 }
 
-/* jsonraw.encode(value) -> json. Raises on what JSON cannot hold (functions, NaN, cycles).
+/* jsonraw.encode(value) -> json. Raises on what JSON cannot hold (functions, NaN, infinities,
+ * cycles, more than JSON_MAX_DEPTH nested tables).
  * Like cjson: null is cjson.null, an empty table is {}, an array has keys exactly 1..n.
  * Unlike cjson: integers keep every digit, '/' is not escaped. */
 static int l_encode(lua_State *L)

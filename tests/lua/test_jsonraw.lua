@@ -95,6 +95,157 @@ for _, bad in ipairs{ "[1,", '{"a" 1}', '"abc', "tru", "[1] x", '{"a":"\\q"}' } 
   local v, e = jraw.decode(bad)
   T.ok(v == nil and type(e) == "string", "decode refuses " .. bad)
 end
-local deep = string.rep("[", 300) .. string.rep("]", 300)
-T.ok(jraw.decode(deep) == nil, "decode: refuses absurd nesting instead of overflowing")
+
+-- Validation: every entry point refuses invalid JSON (RFC 8259), also inside the values a
+-- shape skips, and array and split_decode agree on every input.
+local SHAPE = { id = true, lines = { sku = true } }
+-- every entry point's outcome for body: nil when all refuse it, the raws when all accept it
+-- with the same raws, or a string saying how they disagree
+local function all_entries(body, key)
+  local a, aerr = jraw.array(body, key)
+  local r1, d1 = jraw.split_decode(body, key, SHAPE)
+  local r2, d2 = jraw.split_decode(body, key)
+  local v1 = jraw.decode(body)
+  local v2 = jraw.decode(body, SHAPE)
+  if not a then
+    if r1 or r2 or v1 ~= nil or v2 ~= nil then return "array refuses (" .. aerr .. ") but another accepts" end
+    if not (aerr:find("^bad JSON at byte %d+: ") and type(d1) == "string" and type(d2) == "string") then
+      return "unexpected error " .. tostring(aerr)
+    end
+    return nil
+  end
+  if not (r1 and r2 and v1 ~= nil and v2 ~= nil) then return "array accepts but another refuses" end
+  if #a ~= #r1 or #a ~= #r2 or #d1 ~= #a or #d2 ~= #a then return "element counts differ" end
+  for i = 1, #a do
+    if a[i] ~= r1[i] or a[i] ~= r2[i] then return "raw " .. i .. " differs" end
+  end
+  return a
+end
+
+local probes = {
+  '{"orders":[{"id":1,"client_details": {], "x": tru}, {"id":2}]}',
+  '{"orders":[{"id":1,"client_details": {]}, {"id":2}]}',
+  '[{"":I{}]',
+  '{"orders":[{"":\0"}]"}]',
+  '{"orders":[{"":\\0"}]"}]',
+}
+for _, body in ipairs(probes) do
+  for _, key in ipairs{ "orders", false } do
+    T.eq(all_entries(body, key or nil), nil, string.format("probe %q (key %s): refused by all", body, tostring(key)))
+  end
+end
+
+-- bad values, each tried as an element, inside a member a shape skips, and in members before
+-- and after the array
+local bad_values = {
+  "tru", "True", "nul", "nulll", "falsey", "+1", "01", "-01", "1.", ".5", "-", "1e", "1e+",
+  "1.e5", "0x10", "1e400", "-1e400", "1.8e308", "Infinity", "NaN", "'a'", '"a', '"a\\q"', '"\\u12"',
+  '"\\u12G4"', '"a\tb"', '"a\nb"', '"\0"', '"\\', "{]", "[}", "[1,]", "[,1]", "[1 2]", "{,}",
+  '{"a"}', '{"a":}', '{"a" 1}', '{"a":1,}', "{1:2}", '{"a":1 "b":2}', "[", "{", '{"a":[1}',
+  "[[]", "]", "}", ",", ":", "1 2", "/* c */ 1", "\239\187\191" .. "1",
+}
+local shapes_of = {
+  function(x) return "[" .. x .. "]", nil end,
+  function(x) return '{"orders":[{"id":1,"junk":' .. x .. '}]}', "orders" end,
+  function(x) return '{"orders":[{"id":1,"lines":[{"sku":"A","junk":' .. x .. '}]}]}', "orders" end,
+  function(x) return '{"pre":' .. x .. ',"orders":[{"id":1}]}', "orders" end,
+  function(x) return '{"orders":[{"id":1}],"post":' .. x .. '}', "orders" end,
+}
+local refused, disagreed = 0, {}
+for _, x in ipairs(bad_values) do
+  for _, make in ipairs(shapes_of) do
+    local body, key = make(x)
+    local out = all_entries(body, key)
+    if out == nil then refused = refused + 1 else disagreed[#disagreed + 1] = string.format("%q: %s", body, tostring(out)) end
+  end
+end
+T.eq(refused, #bad_values * #shapes_of, "invalid values: refused by array, split_decode and decode in every position",
+  table.concat(disagreed, "; "))
+
+-- documents wrong as a whole
+for _, body in ipairs{ "", "  ", "[1] x", "[1]]", '{"orders":[1]} {}', '{"orders":[1]}}', '{"orders":[1]',
+    '{"orders":[1],}', "[1]\0", "[1]," } do
+  for _, key in ipairs{ "orders", false } do
+    T.eq(all_entries(body, key or nil), nil, string.format("document %q (key %s): refused by all", body, tostring(key)))
+  end
+end
+-- valid JSON without the array asked for: decode takes it, array and split_decode refuse it
+for _, case in ipairs{ { '{"other":[1]}', "orders", "byte 13: no array member" },
+    { '{"orders":{}}', "orders", "byte 10: expected an array" }, { '{"orders":"[1]"}', "orders", "byte 10: expected an array" },
+    { '{"orders":[1]}', nil, "byte 0: expected an array" }, { "[1]", "orders", "byte 0: expected an object" } } do
+  local body, key, want = case[1], case[2], "bad JSON at " .. case[3]
+  local _, e1 = jraw.array(body, key)
+  local _, e2 = jraw.split_decode(body, key, SHAPE)
+  T.ok(e1 == want and e2 == want and jraw.decode(body) ~= nil, string.format("no array in %q (key %s): %s", body, tostring(key), want),
+    tostring(e1) .. " / " .. tostring(e2))
+end
+local _, why = jraw.split_decode('{"orders":[{"id":1,"x":{]}]}', "orders", SHAPE)
+T.eq(why, "bad JSON at byte 24: expected a key", "split_decode: the byte of a fault inside a skipped value")
+_, why = jraw.array("[1e400]")
+T.eq(why, "bad JSON at byte 1: number out of range", "array: a number beyond a double is refused")
+
+-- valid tricky documents: accepted by all, with the same raws
+local tricky = {
+  { ' \t\r\n[ ]\n', nil, {} },
+  { '[-0,0,0.5e-3,1E+2,-1.25E2,1e308,1e-400,0e99999]', nil,
+    { "-0", "0", "0.5e-3", "1E+2", "-1.25E2", "1e308", "1e-400", "0e99999" } },
+  { '[ "a\\u00e9\\/\\b\\f\\n\\r\\t\\"\\\\" , "\\ud83d\\ude00", "\127\255" ]', nil,
+    { '"a\\u00e9\\/\\b\\f\\n\\r\\t\\"\\\\"', '"\\ud83d\\ude00"', '"\127\255"' } },
+  { '[true,false,null,{},[],{"":{"":[]}},[[[]]]]', nil,
+    { "true", "false", "null", "{}", "[]", '{"":{"":[]}}', "[[[]]]" } },
+  { '{"a":{"orders":[9]},"ord\\u0065rs" : [ {"id":1, "lines":[{"sku":"]}"}]} ,2 ] ,"orders":5}', "orders",
+    { '{"id":1, "lines":[{"sku":"]}"}]}', "2" } },
+  { '{"orders":[' .. string.rep("1", 300) .. ',' .. string.rep("9", 310) .. 'e-10,0.' .. string.rep("5", 400) .. ']}',
+    "orders", { string.rep("1", 300), string.rep("9", 310) .. "e-10", "0." .. string.rep("5", 400) } },
+}
+for _, case in ipairs(tricky) do
+  local body, key, want = case[1], case[2], case[3]
+  local out = all_entries(body, key)
+  local same = type(out) == "table" and #out == #want
+  for i = 1, #want do same = same and out[i] == want[i] end
+  T.ok(same, string.format("tricky %q: accepted by all with the same raws", body:sub(1, 60)):gsub("\\\n", "\\n"),
+    type(out) == "table" and table.concat(out, " | ") or tostring(out))
+end
+local _, tdocs = jraw.split_decode(tricky[5][1], "orders", SHAPE)
+T.ok(tdocs[1].id == 1 and tdocs[1].lines[1].sku == "]}" and tdocs[2] == 2, "split_decode: an escaped key names the member")
+T.eq(jraw.decode(tricky[2][1])[8], 0.0, "decode: a zero with a huge exponent")
+T.eq(jraw.decode('"\127\255"'), "\127\255", "decode: bytes are not checked as UTF-8, and DEL is no control")
+
+-- surrogates: a pair is one code point; a half without its other half is U+FFFD
+T.eq(jraw.decode('"\\ud83d\\ude00"'), "\u{1F600}", "surrogates: a pair")
+T.eq(jraw.decode('"\\ud800"'), "\u{FFFD}", "surrogates: a lone high half is U+FFFD")
+T.eq(jraw.decode('"\\udc00x"'), "\u{FFFD}x", "surrogates: a lone low half is U+FFFD")
+T.eq(jraw.decode('"\\ud800\\u0041"'), "\u{FFFD}A", "surrogates: a high half before another escape")
+T.eq(jraw.decode('"\\ude00\\ud83d"'), "\u{FFFD}\u{FFFD}", "surrogates: a pair in the wrong order")
+T.eq(jraw.decode('{"\\ud800":1}', { ["\u{FFFD}"] = true })["\u{FFFD}"], 1, "surrogates: in a shaped key too")
+
+-- integers keep every digit, in raws, shaped docs and a round trip through encode
+local ids = '{"orders":[{"id":9007199254740993},{"id":-9223372036854775808},{"id":9223372036854775807}]}'
+local iraws, idocs = jraw.split_decode(ids, "orders", SHAPE)
+T.eq(iraws[1], '{"id":9007199254740993}', "integers: the raw keeps the id's digits")
+T.ok(idocs[1].id == 9007199254740993 and math.type(idocs[1].id) == "integer", "integers: 2^53+1 exact in a shaped doc")
+T.eq(idocs[2].id, math.mininteger, "integers: the smallest 64-bit integer")
+T.eq(idocs[3].id, math.maxinteger, "integers: the largest 64-bit integer")
+T.eq(jraw.encode(idocs), '[{"id":9007199254740993},{"id":-9223372036854775808},{"id":9223372036854775807}]',
+  "integers: encode writes every digit back")
+
+-- floats: encoded as cjson does when 14 digits read back the same, else with the digits needed
+T.eq(jraw.encode(0.1 + 0.2), "0.30000000000000004", "encode: a float 14 digits cannot hold")
+for _, x in ipairs{ 0.1, 1 / 3, 2 ^ 60 + 0.0, 1e300, -5e-324, 123456.789, 1.7976931348623157e308 } do
+  T.eq(jraw.decode(jraw.encode(x)), x, "encode: " .. string.format("%.17g", x) .. " reads back exactly")
+end
+
+-- nesting: up to 1000 arrays and objects everywhere, 1001 refused by all as "nested too deep"
+local function nest(n) return string.rep('{"a":[', n // 2) .. string.rep("[", n % 2) .. "1"
+  .. string.rep("]", n % 2) .. string.rep("]}", n // 2) end
+T.ok(type(all_entries("[" .. nest(999) .. "]")) == "table", "nesting: 1000 levels accepted by all")
+T.eq(all_entries("[" .. nest(1000) .. "]"), nil, "nesting: 1001 levels refused by all")
+T.eq(all_entries('{"orders":[' .. nest(998) .. ']}', "orders")[1], nest(998), "nesting: 1000 levels under a key")
+T.eq(all_entries('{"orders":[1],"x":' .. nest(1000) .. '}', "orders"), nil, "nesting: 1001 levels after the array")
+local _, derr = jraw.decode(nest(1001))
+T.eq(derr, "bad JSON at byte 3000: nested too deep", "nesting: decode says where")
+local deep = jraw.decode(nest(1000))
+T.eq(jraw.encode(deep), nest(1000), "nesting: encode takes what decode gives (1000 levels)")
+local ok4, e4 = pcall(jraw.encode, { deep })
+T.ok(not ok4 and tostring(e4):find("nested too deep"), "nesting: encode refuses 1001 levels")
 return T.done()
