@@ -4,7 +4,7 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config libevent-dev libcurl4-openss
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Fuzzing (make fuzz): clang with libFuzzer, installed by deps only when a fuzz target asks.
 FUZZ_PACKAGES := clang libclang-rt-dev
-FUZZ_TARGETS := jsonraw urlcode config
+FUZZ_TARGETS := jsonraw urlcode config patterns
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps build build-asan build-fuzz test fuzz fuzz-merge demo bench clean

@@ -22,6 +22,12 @@
 #define HOOK_STEP 1000 /* instructions between two budget checks once armed */
 #define WATCH_MS 10
 #define OUTER_TICKS 100 /* a run with shorter runs inside it (a task calling limited calls) */
+/* CPU time a run may take besides its instructions: a loop around a C function that does a lot
+ * per call (string.rep of megabytes, table.concat) spends seconds on few instructions. A run
+ * gets its instruction limit at INSTRUCTIONS_PER_MS (far slower than the interpreter runs, so
+ * honest code meets the instruction limit first), and at least MIN_RUN_MS. */
+#define INSTRUCTIONS_PER_MS 10000LL
+#define MIN_RUN_MS 1000LL
 
 struct budget {
     budget_frame *volatile frame; /* innermost budgeted run */
@@ -36,6 +42,15 @@ static budget *volatile watched; /* the process's budget, for the signal handler
 static volatile sig_atomic_t interrupted; /* budget_interrupt() was called: every run stops */
 
 /* ---- the hook ---------------------------------------------------------------------------- */
+
+/* What a spent run is told. */
+static void push_spent(lua_State *L, const budget_frame *f)
+{
+    if (f->timed_out)
+        lua_pushfstring(L, "time limit exceeded (%d s of CPU without yielding)", f->max_ticks * WATCH_MS / 1000);
+    else
+        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+}
 
 /* Once a budget is spent the hook fires on every instruction, so a pcall in the script cannot
  * swallow the kill: the next instruction after it raises again. */
@@ -59,11 +74,10 @@ static void instr_hook(lua_State *L, lua_Debug *ar)
     if (L != f->L) lua_sethook(L, instr_hook, LUA_MASKCOUNT, 1);
     /* luaL_where cannot see the line from inside a hook: ask the hook's own record */
     lua_getinfo(L, "Sl", ar);
-    if (ar->currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction limit exceeded (%I instructions without yielding)",
-                        ar->short_src, ar->currentline, (lua_Integer)f->limit);
-    else
-        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+    if (ar->currentline > 0) lua_pushfstring(L, "%s:%d: ", ar->short_src, ar->currentline);
+    else lua_pushliteral(L, "");
+    push_spent(L, f);
+    lua_concat(L, 2);
     lua_error(L); /* not luaL_error: its position prefix would name the caller, not the loop */
 }
 
@@ -92,7 +106,7 @@ int budget_raise(lua_State *L, int status)
     budget_frame *f = b ? b->frame : NULL;
     luaL_where(L, 1);
     if (status == BUDGET_SPENT && f)
-        lua_pushfstring(L, "instruction limit exceeded (%I instructions without yielding)", (lua_Integer)f->limit);
+        push_spent(L, f);
     else if (status == BUDGET_SPENT)
         lua_pushliteral(L, "instruction limit exceeded");
     else
@@ -134,8 +148,16 @@ static void on_tick(int sig)
     /* A run that keeps starting short ones (a loop around limited calls) is never the same
      * innermost run twice; it is armed once it has lasted OUTER_TICKS, so its own loop is
      * counted too. The import's task (a limited call per order, ~25 ms per page) never is. */
-    for (budget_frame *g = f; g; g = g->up)
+    for (budget_frame *g = f; g; g = g->up) {
         if (++g->ticks >= OUTER_TICKS) arm(g->L);
+        if (g->ticks > g->max_ticks && !g->killing) {
+            /* out of time: killed as a spent budget is, from its next instruction on */
+            g->timed_out = 1;
+            g->killing = 1;
+            lua_sethook(g->L, instr_hook, LUA_MASKCOUNT, 1);
+            if (g == f && b->running && b->running != g->L) lua_sethook(b->running, instr_hook, LUA_MASKCOUNT, 1);
+        }
+    }
 }
 
 budget *budget_new(long long outside_limit)
@@ -171,7 +193,11 @@ void budget_push(budget *b, budget_frame *f, lua_State *L, long long limit)
     f->L = L;
     f->left = f->limit = limit;
     f->killing = 0;
+    f->timed_out = 0;
     f->ticks = 0;
+    long long ms = limit / INSTRUCTIONS_PER_MS;
+    if (ms < MIN_RUN_MS) ms = MIN_RUN_MS;
+    f->max_ticks = ms / WATCH_MS > INT_MAX ? INT_MAX : (int)(ms / WATCH_MS);
     f->up = b->frame;
     f->outer = b->running;
     /* a fresh budget: unarmed until the watchdog sees it run long (or at once after a stop signal) */

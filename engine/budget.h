@@ -11,8 +11,10 @@ typedef struct budget_frame {
     lua_State *L;           /* the thread the run started on */
     lua_State *outer;       /* the running thread before this run (restored on pop) */
     long long left, limit;
-    int killing;            /* spent: the hook now raises on every instruction */
+    volatile int killing;   /* spent: the hook now raises on every instruction */
+    volatile int timed_out; /* spent by CPU time (max_ticks), not by instructions */
     volatile int ticks;     /* watchdog ticks while runs inside this one went on */
+    int max_ticks;          /* CPU time the run may take, in watchdog ticks */
     struct budget_frame *up;
 } budget_frame;
 

@@ -97,9 +97,9 @@ void rt_push_error(lua_State *L, lua_State *co, int status)
 {
     rt *r = rt_from_lua(L);
     char buf[LUA_IDSIZE + 160];
+    char where[LUA_IDSIZE + 32];
     const char *msg = lua_tostring(co, -1);
     if (status == LUA_ERRMEM && r->mem_exceeded) {
-        char where[LUA_IDSIZE + 32];
         lua_where(co, where, sizeof where);
         if (r->mem_call)
             snprintf(buf, sizeof buf, "%smemory limit exceeded (this call may use %zu MiB)", where, r->mem_call >> 20);
@@ -108,10 +108,17 @@ void rt_push_error(lua_State *L, lua_State *co, int status)
         msg = buf;
         r->mem_exceeded = 0;
     } else if (!msg) {
-        snprintf(buf, sizeof buf, "(error object is a %s value)", luaL_typename(co, -1));
+        /* error(nil), error({}): no message, so say where it was raised */
+        lua_where(co, where, sizeof where);
+        snprintf(buf, sizeof buf, "%serror raised with a %s value instead of a message", where, luaL_typename(co, -1));
         msg = buf;
     }
+    /* The message and traceback are a few KB: let them past the cap that may have just been
+     * hit (an allocation failing here would raise outside any protected call: a panic). */
+    size_t limit = r->mem_limit;
+    r->mem_limit = (size_t)-1;
     luaL_traceback(L, co, msg, 0);
+    r->mem_limit = limit;
 }
 
 int rt_load_file(lua_State *L, const char *path, const char *display)

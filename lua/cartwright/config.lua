@@ -9,7 +9,7 @@ local M = {}
 
 -- What evaluating the config file may cost: a config is declarations, so a loop or a memory
 -- bomb in it is stopped, and the error names the file's own line.
-M.limits = { instructions = 100000000, memory = 64 * 1024 * 1024 }
+M.limits = { instructions = 20000000, memory = 64 * 1024 * 1024 }
 
 --- Finds the config path: -c FILE, else $CARTWRIGHT_CONFIG, else ./cartwright.lua.
 function M.path(opt)
@@ -80,7 +80,8 @@ function M.load(path)
   for _, name in ipairs(cfg.cart_order) do
     local pok, why = plain.check(cfg.carts[name], { depth = 8, nodes = 100000, finite = false })
     if not pok then
-      return nil, cfg.where[name] .. ": cart \"" .. name .. "\": settings " .. (why:sub(1, 1) == "." and why:sub(2) or why)
+      why = why:gsub("^the value holds a table with a metatable", "the settings table has a metatable")
+      return nil, cfg.where[name] .. ": cart \"" .. name .. "\": " .. (why:sub(1, 1) == "." and why:sub(2) or why)
         .. " (settings are plain values: strings, numbers, booleans, tables of them)"
     end
     local c = copy_plain(cfg.carts[name])

@@ -2,7 +2,7 @@
 # With CW_FUZZ (clang, `make fuzz`): fuzz_<name> linked with libFuzzer. Otherwise:
 # fuzz_replay_<name>, the same target with tests/fuzz/replay.c as main, and a ctest test that
 # replays its committed corpus, so both `make test` passes (plain and ASan/UBSan) run it.
-set(CW_FUZZ_TARGETS jsonraw urlcode config)
+set(CW_FUZZ_TARGETS jsonraw urlcode config patterns)
 foreach(name ${CW_FUZZ_TARGETS})
   set(src ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_${name}.c)
   if(CW_FUZZ)

@@ -123,6 +123,30 @@ do
   p.clean()
 end
 
+---------------------------------------------------------------- budgets bound CPU time too (a fuzz finding)
+do
+  -- few instructions per iteration, megabytes of copying per call: the instruction count alone
+  -- would let this run for minutes per order
+  local rdir = rules_dir{ rep = "return { apply = function(order)\n"
+    .. "  if order.external_id:sub(-1) == '3' then for i = 1, 1e9 do local s = string.rep('x', 4000000) end end\n"
+    .. "end }\n" }
+  local cfg = config("rep.lua", 'rules = { "status_map", "rep" },', string.format("rules_dir = %q", rdir))
+  local t0 = task.monotonic()
+  local code, _, err = cw(cfg, { "import", "acme" }, { timeout = 120 })
+  local took = task.monotonic() - t0
+  T.eq(code, 0, "time: import with a rule looping on string.rep: exit 0", err)
+  local held, want = 0, 0
+  for _, r in ipairs(orders(cfg)) do
+    if r.external_id:sub(-1) == "3" then
+      want = want + 1
+      if r.hold_rule == "rep" and r.hold_reason:find(rdir .. "/rep.lua:2: time limit exceeded", 1, true) then held = held + 1 end
+    end
+  end
+  T.ok(want > 0 and held == want, "time: each such order held with file:line and 'time limit exceeded'", held .. "/" .. want)
+  T.ok(took < 3 * want + 10, "time: about a second or two per such order, not minutes",
+    string.format("%.1f s for %d orders", took, want))
+end
+
 ---------------------------------------------------------------- 6. stop signals
 do
   -- a rule that burns its whole budget on every order: an import that is busy in Lua

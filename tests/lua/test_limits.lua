@@ -74,6 +74,13 @@ local code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb.lua" }
 T.eq(code, 1, "run: memory bomb exits 1")
 T.match(stderr, "memory limit exceeded %(the Lua state may hold 64 MiB%)", "run: memory message")
 
+-- many small allocations up to the cap: the error's own message and traceback still get built
+-- (an allocation failing while building them would be a panic: abort, exit 134)
+T.write(dir .. "/bomb3.lua", "local t = {}\nfor i = 1, 1e9 do t[i] = {i} end\n")
+code, _, stderr = T.cw{ "--max-memory", "64", "run", dir .. "/bomb3.lua" }
+T.eq(code, 1, "run: a bomb of small tables exits 1, not a panic")
+T.match(stderr, "bomb3%.lua:2: memory limit exceeded %(the Lua state may hold 64 MiB%)", "run: its message names file:line")
+
 T.write(dir .. "/bomb2.lua", [[
 local task = require "cartwright.task"
 local t = task.spawn(function() local s = {} for i = 1, 1e9 do s[i] = string.rep('y', 4096) .. i end end)
