@@ -55,34 +55,29 @@ static int l_redact(lua_State *L)
     return 1;
 }
 
-/* text.json_safe(s) -> s redacted, with every byte that is not part of valid UTF-8 replaced
- * by U+FFFD, and DEL and the C1 controls written as \u00XX (for a JSON text from an encoder
- * that escapes C0 itself: its bytes outside strings are printable ASCII, so only the insides
- * of strings change) */
-static int l_json_safe(lua_State *L)
+/* How a mode writes the sequence at hand (cp: its code point, n: its length, 0 when the byte
+ * is not part of valid UTF-8): the escape written into esc, or 0 to keep the bytes as they are. */
+typedef int (*escape_fn)(unsigned long cp, size_t n, unsigned char byte, char *esc, size_t len);
+
+/* Pushes the string at idx, redacted, with every sequence `escape` asks for rewritten. */
+static int rewrite(lua_State *L, int idx, escape_fn escape)
 {
     size_t len;
-    const unsigned char *s = (const unsigned char *)push_redacted(L, 1, &len);
+    const unsigned char *s = (const unsigned char *)push_redacted(L, idx, &len);
     const unsigned char *p = s, *end = s + len, *run = s;
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     while (p < end) {
         unsigned long cp = *p;
-        size_t n = *p < 0x7F ? 1 : utf8_seq(p, end, &cp);
-        if (n && cp != 0x7F && (cp < 0x80 || cp > 0x9F)) {
+        size_t n = *p < 0x80 ? 1 : utf8_seq(p, end, &cp);
+        char esc[16];
+        if (!escape(cp, n, *p, esc, sizeof esc)) {
             p += n;
             continue;
         }
         luaL_addlstring(&b, (const char *)run, (size_t)(p - run));
-        if (n) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04lx", cp);
-            luaL_addstring(&b, esc);
-        } else {
-            luaL_addstring(&b, "\xEF\xBF\xBD");
-            n = 1;
-        }
-        p += n;
+        luaL_addstring(&b, esc);
+        p += n ? n : 1;
         run = p;
     }
     luaL_addlstring(&b, (const char *)run, (size_t)(p - run));
@@ -90,40 +85,37 @@ static int l_json_safe(lua_State *L)
     return 1;
 }
 
+/* For JSON: invalid bytes become U+FFFD; DEL and C1 become \u00XX. */
+static int json_escape(unsigned long cp, size_t n, unsigned char byte, char *esc, size_t len)
+{
+    (void)byte;
+    if (n == 0) return snprintf(esc, len, "\xEF\xBF\xBD");
+    if (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return snprintf(esc, len, "\\u%04lx", cp);
+    return 0;
+}
+
+/* For a terminal: control characters and invalid bytes become visible escapes. */
+static int terminal_escape(unsigned long cp, size_t n, unsigned char byte, char *esc, size_t len)
+{
+    if (n == 0) return snprintf(esc, len, "\\x%02X", byte);
+    if (cp >= 0x20 && cp != 0x7F && (cp < 0x80 || cp > 0x9F)) return 0;
+    if (cp == '\n') return snprintf(esc, len, "\\n");
+    if (cp == '\t') return snprintf(esc, len, "\\t");
+    if (cp == '\r') return snprintf(esc, len, "\\r");
+    if (cp < 0x80) return snprintf(esc, len, "\\x%02lX", cp);
+    return snprintf(esc, len, "\\u{%02lX}", cp);
+}
+
+/* text.json_safe(s) -> s redacted, with every byte that is not part of valid UTF-8 replaced
+ * by U+FFFD, and DEL and the C1 controls written as \u00XX (for a JSON text from an encoder
+ * that escapes C0 itself: its bytes outside strings are printable ASCII, so only the insides
+ * of strings change) */
+static int l_json_safe(lua_State *L) { return rewrite(L, 1, json_escape); }
+
 /* text.terminal(s) -> s redacted, printable on a terminal: control characters (C0, DEL and the
  * C1 range U+0080-U+009F, which some terminals obey) and invalid UTF-8 bytes become \n, \t,
  * \r or \xNN / \u{NN}; a backslash stays itself */
-static int l_terminal(lua_State *L)
-{
-    size_t len;
-    const unsigned char *s = (const unsigned char *)push_redacted(L, 1, &len);
-    const unsigned char *p = s, *end = s + len, *run = s;
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    while (p < end) {
-        unsigned long cp = 0;
-        size_t n = utf8_seq(p, end, &cp);
-        int control = n == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
-        if (!control) {
-            p += n;
-            continue;
-        }
-        luaL_addlstring(&b, (const char *)run, (size_t)(p - run));
-        char esc[16];
-        if (n == 0) snprintf(esc, sizeof esc, "\\x%02X", *p), n = 1;
-        else if (cp == '\n') strcpy(esc, "\\n");
-        else if (cp == '\t') strcpy(esc, "\\t");
-        else if (cp == '\r') strcpy(esc, "\\r");
-        else if (cp < 0x80) snprintf(esc, sizeof esc, "\\x%02lX", cp);
-        else snprintf(esc, sizeof esc, "\\u{%02lX}", cp);
-        luaL_addstring(&b, esc);
-        p += n;
-        run = p;
-    }
-    luaL_addlstring(&b, (const char *)run, (size_t)(p - run));
-    luaL_pushresult(&b);
-    return 1;
-}
+static int l_terminal(lua_State *L) { return rewrite(L, 1, terminal_escape); }
 
 int text_open(lua_State *L)
 {

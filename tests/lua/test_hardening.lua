@@ -37,6 +37,19 @@ local function orders(cfg)
   db:close()
   return rows, c
 end
+-- Of the stored orders whose external id ends in `digit`: how many, and how many are held by
+-- `rule` with `reason` (plain text) in the reason.
+local function held_by(cfg, digit, rule, reason)
+  local held, want = 0, 0
+  for _, r in ipairs(orders(cfg)) do
+    if r.external_id:sub(-1) == digit then
+      want = want + 1
+      if r.hold_rule == rule and (r.hold_reason or ""):find(reason, 1, true) then held = held + 1 end
+    end
+  end
+  return held, want
+end
+
 local function sim_post(path, body)
   local res = assert(http.request{ method = "POST", url = sim.url .. path, body = json.encode(body),
                                    headers = { ["Content-Type"] = "application/json" } })
@@ -97,18 +110,9 @@ do
   local code, _, err = cw(cfg, { "import", "acme" }, { timeout = 60 })
   local took = task.monotonic() - t0
   T.eq(code, 0, "5: import with a backtracking pattern in a rule: exit 0", err)
-  local rows = orders(cfg)
-  local held, want = 0, 0
-  for _, r in ipairs(rows) do
-    if r.external_id:sub(-1) == "1" then
-      want = want + 1
-      if r.hold_rule == "regex" and r.hold_reason:find(rdir .. "/regex.lua:2: instruction limit exceeded", 1, true) then
-        held = held + 1
-      end
-    end
-  end
+  local held, want = held_by(cfg, "1", "regex", rdir .. "/regex.lua:2: instruction limit exceeded")
   T.ok(want > 0 and held == want, "5: each such order held by the rule with file:line", held .. "/" .. want)
-  T.eq(#rows, N_OPEN, "5: every order stored")
+  T.eq(#orders(cfg), N_OPEN, "5: every order stored")
   T.ok(took < 20, "5: the import was not held up", string.format("%.1f s for %d spinning orders", took, want))
   -- the same spin outside any rule, stopped by SIGTERM at once (not by the deadline)
   local spin = T.write(dir .. "/pspin.lua", "string.find(('a'):rep(30), ('a*'):rep(30) .. 'b')\n")
@@ -135,13 +139,7 @@ do
   local code, _, err = cw(cfg, { "import", "acme" }, { timeout = 120 })
   local took = task.monotonic() - t0
   T.eq(code, 0, "time: import with a rule looping on string.rep: exit 0", err)
-  local held, want = 0, 0
-  for _, r in ipairs(orders(cfg)) do
-    if r.external_id:sub(-1) == "3" then
-      want = want + 1
-      if r.hold_rule == "rep" and r.hold_reason:find(rdir .. "/rep.lua:2: time limit exceeded", 1, true) then held = held + 1 end
-    end
-  end
+  local held, want = held_by(cfg, "3", "rep", rdir .. "/rep.lua:2: time limit exceeded")
   T.ok(want > 0 and held == want, "time: each such order held with file:line and 'time limit exceeded'", held .. "/" .. want)
   T.ok(took < 3 * want + 10, "time: about a second or two per such order, not minutes",
     string.format("%.1f s for %d orders", took, want))
