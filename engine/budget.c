@@ -27,7 +27,7 @@
  * gets its instruction limit at INSTRUCTIONS_PER_MS (far slower than the interpreter runs, so
  * honest code meets the instruction limit first), and at least MIN_RUN_MS. */
 #define INSTRUCTIONS_PER_MS 10000LL
-#define MIN_RUN_MS 1000LL
+#define MIN_RUN_MS 2000LL
 
 struct budget {
     budget_frame *volatile frame; /* innermost budgeted run */
