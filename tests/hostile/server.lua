@@ -34,6 +34,8 @@
 --   call-limit-nonsense Shopify      every answer says X-Shopify-Shop-Api-Call-Limit: 999999/1
 --   redirect            any          every API request gets 302 to the other listener, with
 --                                    ?token=hostile-query-secret in the Location
+--   malformed-skipped   Shopify      each order carries "client_details": {], "x": tru — invalid JSON
+--                                    in members the connector's shape skips (the probe's page)
 --   big-ids             any          order ids start at 2^53 + 1 (9007199254740993…): a decoder that
 --                                    reads numbers as doubles rounds them onto each other
 --   echo-credentials    any          every API request gets a 401 (opts.status / --status 500
@@ -57,7 +59,7 @@ M.scenarios = {
   ["link-uppercase"] = true, ["link-loop"] = true, ["empty-pages"] = true, ["ignore-min-id"] = true,
   ["ignore-page"] = true, ["total-pages-huge"] = true, ["retry-after-huge"] = true,
   ["retry-after-1e308"] = true, ["call-limit-nonsense"] = true, redirect = true, ["echo-credentials"] = true,
-  ["big-ids"] = true,
+  ["big-ids"] = true, ["malformed-skipped"] = true,
 }
 
 M.BIG = 9007199254740992 -- 2^53: ids of the big-ids scenario are BIG + 1 … BIG + ORDERS
@@ -177,7 +179,9 @@ local function shopify(srv, req, rest)
     local path = req.path
     headers.Link = string.format('<%s%s?limit=%d&page_info=%d>; rel="next"', base, path, per, next_page)
   end
-  return reply(200, '{"orders":' .. join(ids, shopify_order, base(srv)) .. "}", headers)
+  local body = '{"orders":' .. join(ids, shopify_order, base(srv)) .. "}"
+  if sc == "malformed-skipped" then body = body:gsub('"currency":', '"client_details": {], "x": tru, "currency":') end
+  return reply(200, body, headers)
 end
 
 local function bigcommerce(srv, req, rest)

@@ -214,6 +214,14 @@ for _, cart in ipairs{ "shopify", "bigcommerce", "woocommerce" } do
   end
 end
 
+-- 12. invalid JSON in the parts of an order the connector's shape skips: refused, nothing stored
+do
+  local r = run("shopify", "malformed-skipped")
+  T.eq(r.code, 1, "12: a page with invalid JSON in skipped members: import fails")
+  T.match(r.err, "bad JSON in orders page 1: bad JSON at byte %d+", "12: says where")
+  T.eq(r.stored, 0, "12: nothing imported from it")
+end
+
 -- 13. ids above 2^53: imported, released by ship-map and replayed with every digit, for the
 -- three carts (a decoder reading numbers as doubles rounds 9007199254740993 to …992 and
 -- merges neighbours)
