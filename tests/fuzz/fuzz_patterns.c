@@ -82,7 +82,10 @@ static int tractable(const uint8_t *s, size_t ls, const uint8_t *p, size_t lp, l
             if (c->len >= 0 && c->init + c->len > sc + ls) abort();
         }
         if (ms.status == PM_STOPPED) ok = 0;
-        else if (ms.status) break; /* a pattern error: both sides raise it */
+        /* a pattern error found at this start: how a call reports it depends on the call
+         * (gsub with a plain replacement never reads an unfinished capture and goes on to the
+         * next start), so the other starts are tried too */
+        ms.status = 0;
     }
     pm_flush(&ms);
     if (ms.status == PM_STOPPED) ok = 0;
