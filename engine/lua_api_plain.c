@@ -12,48 +12,44 @@
 
 #define PATH_MAX_LEN 200
 
+#define MAX_DEPTH_LIMIT 256
+
 typedef struct {
     int max_depth;
     int finite; /* refuse NaN and infinities (JSON cannot hold them) */
     long nodes, max_nodes;
-    char path[PATH_MAX_LEN];
+    int keys[MAX_DEPTH_LIMIT + 1]; /* stack index of the key at each depth, for the path */
+    int depth_failed;               /* depth of the value refused */
     char why[64];
 } walk;
 
-static int refuse(walk *w, const char *why)
+static int refuse(walk *w, int depth, const char *why)
 {
     snprintf(w->why, sizeof w->why, "%s", why);
+    w->depth_failed = depth;
     return -1;
-}
-
-/* Appends ".key" or "[n]" for the key at stack index k to w->path; returns the old length. */
-static size_t path_push(lua_State *L, walk *w, int k)
-{
-    size_t len = strlen(w->path);
-    if (lua_type(L, k) == LUA_TSTRING)
-        snprintf(w->path + len, sizeof w->path - len, ".%s", lua_tostring(L, k));
-    else if (lua_isinteger(L, k))
-        snprintf(w->path + len, sizeof w->path - len, "[%lld]", (long long)lua_tointeger(L, k));
-    return len;
 }
 
 static int check_value(lua_State *L, walk *w, int idx, int depth);
 
-/* stack effect: none on success; on failure the stack is left for the caller to reset */
+/* stack effect: none on success; on failure the keys of the path stay on the stack (the
+ * caller formats them, then resets the stack) */
 static int check_table(lua_State *L, walk *w, int t, int depth)
 {
-    if (depth > w->max_depth) return refuse(w, "is nested too deep (a cycle?)");
-    if (lua_getmetatable(L, t)) return refuse(w, "holds a table with a metatable");
+    if (depth > w->max_depth) return refuse(w, depth, "is nested too deep (a cycle?)");
+    if (lua_getmetatable(L, t)) {
+        lua_pop(L, 1);
+        return refuse(w, depth, "holds a table with a metatable");
+    }
     luaL_checkstack(L, 3, "plain.check");
     lua_pushnil(L);
     while (lua_next(L, t)) {
         /* stack: ..., key, value */
         int kt = lua_type(L, -2);
+        w->keys[depth + 1] = lua_gettop(L) - 1;
         if (kt != LUA_TSTRING && !(kt == LUA_TNUMBER && lua_isinteger(L, -2)))
-            return refuse(w, "has a key that is not a string or an integer");
-        size_t mark = path_push(L, w, lua_gettop(L) - 1);
+            return refuse(w, depth, "has a key that is not a string or an integer");
         if (check_value(L, w, lua_gettop(L), depth + 1)) return -1;
-        w->path[mark] = '\0';
         lua_pop(L, 1);
     }
     return 0;
@@ -61,21 +57,37 @@ static int check_table(lua_State *L, walk *w, int t, int depth)
 
 static int check_value(lua_State *L, walk *w, int idx, int depth)
 {
-    if (++w->nodes > w->max_nodes) return refuse(w, "holds too many values");
+    if (++w->nodes > w->max_nodes) return refuse(w, depth, "holds too many values");
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: case LUA_TBOOLEAN: case LUA_TNIL: return 0;
     case LUA_TNUMBER: {
         if (lua_isinteger(L, idx)) return 0;
         double v = lua_tonumber(L, idx);
-        return isfinite(v) || !w->finite ? 0 : refuse(w, "holds a NaN or infinite number");
+        return isfinite(v) || !w->finite ? 0 : refuse(w, depth, "holds a NaN or infinite number");
     }
     case LUA_TTABLE: return check_table(L, w, idx, depth);
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) return 0; /* cjson.null */
         /* fall through */
-    default:
-        snprintf(w->why, sizeof w->why, "holds a %s", luaL_typename(L, idx));
-        return -1;
+    default: {
+        char why[48];
+        snprintf(why, sizeof why, "holds a %s", luaL_typename(L, idx));
+        return refuse(w, depth, why);
+    }
+    }
+}
+
+/* The path of the refused value (".lines[2].sku"), from the keys left on the stack. */
+static void format_path(lua_State *L, const walk *w, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (int d = 1; d <= w->depth_failed && n < len; d++) {
+        int k = w->keys[d];
+        if (lua_type(L, k) == LUA_TSTRING)
+            n += (size_t)snprintf(out + n, len - n, ".%s", lua_tostring(L, k));
+        else
+            n += (size_t)snprintf(out + n, len - n, "[%lld]", (long long)lua_tointeger(L, k));
     }
 }
 
@@ -84,7 +96,8 @@ static int check_value(lua_State *L, walk *w, int idx, int depth)
  * NaN and infinities through, for values a schema checks further */
 static int l_check(lua_State *L)
 {
-    walk w = {32, 1, 0, 1000000, "", ""};
+    walk w;
+    w.max_depth = 32, w.finite = 1, w.nodes = 0, w.max_nodes = 1000000, w.depth_failed = 0;
     if (lua_istable(L, 2)) {
         if (lua_getfield(L, 2, "finite") != LUA_TNIL) w.finite = lua_toboolean(L, -1);
         lua_getfield(L, 2, "depth");
@@ -92,15 +105,17 @@ static int l_check(lua_State *L)
         lua_getfield(L, 2, "nodes");
         w.max_nodes = (long)luaL_optinteger(L, -1, w.max_nodes);
     }
+    if (w.max_depth > MAX_DEPTH_LIMIT - 1) w.max_depth = MAX_DEPTH_LIMIT - 1;
     lua_settop(L, 1);
     if (check_value(L, &w, 1, 0) == 0) {
         lua_settop(L, 0);
         lua_pushboolean(L, 1);
         return 1;
     }
-    lua_settop(L, 0);
+    char path[200];
+    format_path(L, &w, path, sizeof path);
     lua_pushnil(L);
-    lua_pushfstring(L, "%s %s", w.path[0] ? w.path : "the value", w.why);
+    lua_pushfstring(L, "%s %s", path[0] ? path : "the value", w.why);
     return 2;
 }
 

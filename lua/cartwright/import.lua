@@ -100,7 +100,8 @@ function Run:process(doc, raw)
     local reason = "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
     return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, hold = { rule = "normalize", reason = reason } }
   end
-  local hold = rules.run(self.rules, order, self.rule_ctx)
+  local function fresh() return self:normalize(doc) end
+  local hold = rules.run(self.rules, order, self.rule_ctx, fresh)
   if hold and hold.dirty then
     -- the rule died half-way or left something that is not data: store the order as the cart
     -- sent it, without any rule's changes, held with the reason
@@ -112,6 +113,18 @@ function Run:process(doc, raw)
   -- what is stored; a connector or rule that left a function, NaN or a cycle in the order
   -- holds this order, not the whole page
   local encoded, text = pcall(jraw.encode, order)
+  if not encoded and not (hold and hold.dirty) then
+    -- a rule that left a function in it is named (the rules run again on a fresh copy, checked
+    -- after each one), and the order is stored as the cart sent it
+    local again = fresh()
+    local blamed = again and rules.blame(self.rules, again, self.rule_ctx)
+    if blamed then
+      local clean = fresh() or again
+      flag_unknown_skus(self.db, clean, self.has_catalog)
+      local ok, ctext = pcall(jraw.encode, clean)
+      if ok then return { external_id = clean.external_id, doc = clean, json = ctext, hold = blamed } end
+    end
+  end
   if not encoded then
     -- its fields (status, dates, lines) still go to the row; the stored document is raw only
     return { external_id = order.external_id, doc = order, json = '{"raw_only":true}',

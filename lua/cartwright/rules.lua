@@ -70,25 +70,29 @@ end
 
 -- The whole chain runs under one budget (rules × per-rule budget) in one limited call;
 -- `current` says which rule was running when something went wrong. Returns nothing, or the
--- index of the rule that held the order, its reason, and whether the hold is the rule's
--- own verdict ("hold") or a fault of the rule.
+-- index of the rule that held the order, its reason, and "fault" / "dirty" when the hold is a
+-- fault of the rule rather than its verdict ("dirty": it left something that is not plain
+-- data). With `each`, the order is checked for plain data after every rule (to name the rule
+-- that left it); without, the caller checks once at the end (the cheap common path).
 local current
-local function chain(list, order, ctx)
+local function chain(list, order, ctx, each)
   local id, cart = rawget(order, "external_id"), rawget(order, "cart")
   for i, rule in ipairs(list) do
     current = i
     local verdict, reason = rule.apply(order, ctx)
-    local ok, why = plain.check(order)
-    if not ok then
-      return i, "[rule " .. rule.name .. "] left something that is not plain data in the order: "
-        .. (why:sub(1, 1) == "." and "order" .. why or why), "dirty"
+    if each then
+      local ok, why = plain.check(order)
+      if not ok then
+        return i, "[rule " .. rule.name .. "] left something that is not plain data in the order: "
+          .. (why:sub(1, 1) == "." and "order" .. why or why), "dirty"
+      end
     end
     if rawget(order, "external_id") ~= id or rawget(order, "cart") ~= cart then
       local was = rawget(order, "external_id")
       rawset(order, "external_id", id)
       rawset(order, "cart", cart)
       return i, "[rule " .. rule.name .. "] changed the order's identity (external_id '" .. tostring(id) .. "' -> "
-        .. quote(was) .. "): a rule may not", true
+        .. quote(was) .. "): a rule may not", "fault"
     end
     if verdict == "hold" then
       -- converted here, under the budget: a table's __tostring is the rule's code too
@@ -96,7 +100,7 @@ local function chain(list, order, ctx)
       return i, reason or ("held by " .. rule.name)
     elseif verdict ~= nil then
       return i, "[rule " .. rule.name .. "] returned unknown verdict " .. quote(verdict)
-        .. " (a rule returns nothing, or \"hold\", reason)", true
+        .. " (a rule returns nothing, or \"hold\", reason)", "fault"
     end
   end
   return nil
@@ -106,18 +110,15 @@ local function first_line(s)
   return (s:match("^(.-)\nstack traceback:") or s)
 end
 
---- Runs the rules on order (in place). ctx: a read-only view (sandbox.readonly) of { cart =
---- settings without secrets, connector, ship_method = function(code) }. Returns nil when no
---- rule held it, or { rule, reason, broken = true when the rule failed rather than decided,
---- dirty = true when the rule left something in the order that is not plain data (a function,
---- a metatable): the caller stores a freshly normalized copy instead }.
---- The order's identity (external_id, cart) is the same afterwards, whatever a rule did.
-function M.run(list, order, ctx)
+local LIMITS = { instructions = 0, memory = M.memory }
+
+local function run_chain(list, order, ctx, each)
+  LIMITS.instructions = M.budget * #list
   current = nil
   local id, cart = rawget(order, "external_id"), rawget(order, "cart")
-  local ok, i, reason, fault = task.limited_call({ instructions = M.budget * #list, memory = M.memory },
-    chain, list, order, ctx)
+  local ok, i, reason, fault = task.limited_call(LIMITS, chain, list, order, ctx, each)
   if not ok then
+    -- the identity is restored even when the rule died after changing it
     rawset(order, "external_id", id)
     rawset(order, "cart", cart)
     local rule = list[current or 1]
@@ -127,6 +128,40 @@ function M.run(list, order, ctx)
   if i then return { rule = list[i].name, reason = reason, broken = fault and true or nil, dirty = fault == "dirty" or nil } end
   return nil
 end
+
+--- Runs the rules again on `order` (a freshly normalized copy), checking it for plain data
+--- after each one, to name the rule that leaves a value that is not plain data. Returns the
+--- hold for that rule (dirty), or nil when none does this time.
+function M.blame(list, order, ctx)
+  local blamed = run_chain(list, order, ctx, true)
+  return blamed and blamed.dirty and blamed or nil
+end
+
+--- Runs the rules on order (in place). ctx: a read-only view (sandbox.readonly) of { cart =
+--- settings without secrets, connector, ship_method = function(code) }. Returns nil when no
+--- rule held it, or { rule, reason, broken = true when the rule failed rather than decided,
+--- dirty = true when a rule left something in the order that is not plain data (a function, a
+--- metatable): the caller stores a freshly normalized copy instead }. The order's identity
+--- (external_id, cart) is the same afterwards, whatever a rule did.
+--- The common path costs no check: a metatable can only come from the sandbox's setmetatable,
+--- which keeps the tables it touched, so the order is checked for plain data (2-3 us) only
+--- while such a table lives (a rule that made one at load time could put it in any order); a
+--- function left in the order is found by the encoder, whose caller then asks M.blame.
+--- `fresh()` returns a newly normalized copy of the order, for the blame.
+function M.run(list, order, ctx, fresh)
+  local hold = run_chain(list, order, ctx, false)
+  if (hold and hold.dirty) or next(sandbox.metatabled) == nil or plain.check(order) then return hold end
+  local again = fresh and fresh()
+  local blamed = again and M.blame(list, again, ctx)
+  if blamed then return blamed end
+  -- not found again (a rule that does not always do the same): the last rule that ran
+  local rule = hold and hold.rule or list[#list].name
+  local _, why = plain.check(order)
+  return { rule = rule, broken = true, dirty = true,
+           reason = "[rule " .. rule .. "] left something that is not plain data in the order: "
+             .. (why:sub(1, 1) == "." and "order" .. why or why) }
+end
+
 --- The settings a rule may see: everything but the connector's secret fields.
 function M.public_settings(cart, conn)
   local out = {}

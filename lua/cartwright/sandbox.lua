@@ -22,7 +22,11 @@ end
 -- variable's __close runs while an error unwinds, where a budget kill is being raised. Both
 -- are refused; every other metamethod runs under the caller's budget.
 local rawget, real_setmetatable = rawget, setmetatable
+-- Every live table sandboxed code gave a metatable (weak keys: gone with the table). While it
+-- is empty, nothing a rule hands back can carry a metatable, and rules.run skips its check.
+M.metatabled = real_setmetatable({}, { __mode = "k" })
 local function safe_setmetatable(t, mt)
+  if type(t) == "table" then M.metatabled[t] = mt ~= nil or nil end
   if type(mt) == "table" then
     if rawget(mt, "__gc") ~= nil then error("setmetatable: __gc is not allowed here (a finalizer runs outside the instruction budget)", 2) end
     if rawget(mt, "__close") ~= nil then error("setmetatable: __close is not allowed here", 2) end
