@@ -58,6 +58,18 @@ static const char *const migrations[] = {
     "DROP TABLE customers;"
     "ALTER TABLE customers_new RENAME TO customers;"
     "ALTER TABLE orders DROP COLUMN raw_hash;",
+    /* 3: holds have a kind (rule, normalize, operator); orders have a folder and tags; events
+     * carry an operator's note; orders are found by their number */
+    "ALTER TABLE orders ADD COLUMN hold_kind TEXT;"
+    "ALTER TABLE orders ADD COLUMN folder TEXT NOT NULL DEFAULT 'new';"
+    "UPDATE orders SET hold_kind = CASE WHEN hold_rule = 'normalize' THEN 'normalize' ELSE 'rule' END"
+    "  WHERE hold_rule IS NOT NULL;"
+    "CREATE INDEX orders_by_number ON orders(number);"
+    "CREATE INDEX orders_by_folder ON orders(folder);"
+    "CREATE TABLE order_tags(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
+    "  tag TEXT NOT NULL, PRIMARY KEY(order_id, tag)) WITHOUT ROWID;"
+    "CREATE INDEX order_tags_by_tag ON order_tags(tag);"
+    "ALTER TABLE order_events ADD COLUMN note TEXT;",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -85,44 +97,62 @@ static const struct op ops[] = {
     {"cart_finish_import", EXEC, "UPDATE carts SET last_import_at = " NOW ", last_summary = :summary,"
                                  " last_error = :error WHERE name = :name"},
     {"order_get", ONE, "SELECT id, cart, external_id, number, status, cart_status, created_at,"
-                       " updated_at, hold_rule, hold_reason FROM orders"
+                       " updated_at, hold_kind, hold_rule, hold_reason, folder FROM orders"
                        " WHERE cart = :cart AND external_id = :external_id"},
+    /* the whole stored order: row, document and the cart's raw bytes */
+    {"order_by_id", ONE, "SELECT * FROM orders WHERE id = :id"},
+    /* our number (SH-1042) may be the same in two carts: every match */
+    {"orders_by_number", ALL, "SELECT id, cart, external_id, number FROM orders WHERE number = :number ORDER BY cart"},
     /* same = 1 when the stored raw document has exactly these bytes */
     {"order_raw_same", ONE, "SELECT raw = :raw AS same FROM orders WHERE id = :id"},
     {"order_insert", EXEC,
      "INSERT INTO orders(cart, external_id, number, status, cart_status, created_at, updated_at,"
-     " email, ship_code, hold_rule, hold_reason, doc, raw, imported_at, changed_at)"
+     " email, ship_code, hold_kind, hold_rule, hold_reason, folder, doc, raw, imported_at, changed_at)"
      " VALUES(:cart, :external_id, :number, :status, :cart_status, :created_at, :updated_at,"
-     " :email, :ship_code, :hold_rule, :hold_reason, :doc, :raw, " NOW ", " NOW ")"},
+     " :email, :ship_code, :hold_kind, :hold_rule, :hold_reason, coalesce(:folder, 'new'), :doc, :raw,"
+     " " NOW ", " NOW ")"},
     {"order_update", EXEC,
      "UPDATE orders SET number = :number, status = :status, cart_status = :cart_status,"
      " created_at = :created_at, updated_at = :updated_at, email = :email, ship_code = :ship_code,"
-     " hold_rule = :hold_rule, hold_reason = :hold_reason, doc = :doc, raw = :raw,"
+     " hold_kind = :hold_kind, hold_rule = :hold_rule, hold_reason = :hold_reason,"
+     " folder = coalesce(:folder, folder), doc = :doc, raw = :raw,"
      " changed_at = " NOW " WHERE id = :id"},
-    {"order_set_hold", EXEC, "UPDATE orders SET hold_rule = :hold_rule, hold_reason = :hold_reason,"
-                             " changed_at = " NOW " WHERE id = :id"},
+    {"order_set_hold", EXEC, "UPDATE orders SET hold_kind = :hold_kind, hold_rule = :hold_rule,"
+                             " hold_reason = :hold_reason, changed_at = " NOW " WHERE id = :id"},
+    {"order_lines", ALL, "SELECT line_no, sku, quantity, price, unknown_sku FROM order_lines"
+                         " WHERE order_id = :order_id ORDER BY line_no"},
+    {"order_tags", ALL, "SELECT tag FROM order_tags WHERE order_id = :order_id ORDER BY tag"},
+    {"order_tags_clear", EXEC, "DELETE FROM order_tags WHERE order_id = :order_id"},
+    {"order_tag_add", EXEC, "INSERT OR IGNORE INTO order_tags(order_id, tag) VALUES(:order_id, :tag)"},
     {"order_lines_clear", EXEC, "DELETE FROM order_lines WHERE order_id = :order_id"},
     {"order_line_add", EXEC, "INSERT INTO order_lines(order_id, line_no, sku, quantity, price, unknown_sku)"
                              " VALUES(:order_id, :line_no, :sku, :quantity, :price, :unknown_sku)"},
-    {"order_event", EXEC, "INSERT INTO order_events(order_id, at, kind, detail)"
-                          " VALUES(:order_id, " NOW ", :kind, :detail)"},
-    {"order_events", ALL, "SELECT at, kind, detail FROM order_events WHERE order_id = :order_id ORDER BY id"},
+    {"order_event", EXEC, "INSERT INTO order_events(order_id, at, kind, detail, note)"
+                          " VALUES(:order_id, " NOW ", :kind, :detail, :note)"},
+    {"order_events", ALL, "SELECT at, kind, detail, note FROM order_events WHERE order_id = :order_id ORDER BY id"},
     {"orders_list", ALL,
      "SELECT id, cart, external_id, number, status, cart_status, created_at, updated_at,"
-     " hold_rule, hold_reason, doc FROM orders"
+     " hold_kind, hold_rule, hold_reason, folder, doc FROM orders"
      " WHERE (:cart IS NULL OR cart = :cart) AND (:status IS NULL OR status = :status)"
      " AND (:held IS NULL OR (hold_rule IS NOT NULL) = :held)"
      " AND (:since IS NULL OR updated_at >= :since)"
+     " AND (:folder IS NULL OR folder = :folder)"
+     " AND (:tag IS NULL OR EXISTS(SELECT 1 FROM order_tags t WHERE t.order_id = orders.id AND t.tag = :tag))"
      " ORDER BY cart, created_at, id LIMIT coalesce(:limit, -1)"},
+    /* the tags of the orders in one listing: order_id, tag (for a page of orders_list) */
+    {"orders_tags", ALL, "SELECT order_id, tag FROM order_tags WHERE order_id IN"
+                         " (SELECT value FROM json_each(:ids)) ORDER BY order_id, tag"},
     {"orders_raw", ALL,
-     "SELECT id, cart, external_id, number, status, cart_status, hold_rule, hold_reason, doc, raw"
+     "SELECT id, cart, external_id, number, status, cart_status, created_at, updated_at, hold_kind,"
+     " hold_rule, hold_reason, folder, doc, raw"
      " FROM orders"
      " WHERE (:cart IS NULL OR cart = :cart) AND (:since IS NULL OR updated_at >= :since)"
      " AND id > :after ORDER BY id LIMIT :limit"},
     {"orders_count", ONE, "SELECT count(*) AS n, count(DISTINCT cart || ':' || external_id) AS distinct_n,"
                           " sum(hold_rule IS NOT NULL) AS held FROM orders WHERE (:cart IS NULL OR cart = :cart)"},
     {"orders_held_for_code", ALL,
-     "SELECT id, cart, external_id, status, cart_status, hold_rule, hold_reason, raw"
+     "SELECT id, cart, external_id, number, status, cart_status, created_at, updated_at, hold_kind,"
+     " hold_rule, hold_reason, folder, doc, raw"
      " FROM orders WHERE hold_rule = :rule AND coalesce(ship_code, '') = :code"
      " AND (:cart IS NULL OR cart = :cart)"},
     {"ship_map_set", EXEC, "INSERT INTO ship_methods(code, cart, method) VALUES(:code, coalesce(:cart, ''), :method)"
@@ -306,7 +336,8 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
         page = sqlite3_column_int(ps, 0);
     sqlite3_finalize(ps);
     if (page > 0) sqlite3_wal_autocheckpoint(s->db, (int)(WAL_CHECKPOINT_BYTES / page));
-    for (int i = 0; i < NOPS; i++) {
+    /* with the latest schema every operation must prepare: a broken statement is found at open */
+    for (int i = 0; i < NOPS && upto == NMIGRATIONS; i++) {
         if (sqlite3_prepare_v3(s->db, ops[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "prepare %s: %s", ops[i].name, sqlite3_errmsg(s->db));
             return -1;
@@ -402,6 +433,13 @@ static void push_row(lua_State *L, sqlite3_stmt *st)
  * pushed), or -1 with nil, err pushed. */
 static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
 {
+    /* an old schema (store.open(path, {schema = N}), for upgrade tests) prepares on first use */
+    if (!s->stmts[idx] &&
+        sqlite3_prepare_v3(s->db, ops[idx].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[idx], NULL) != SQLITE_OK) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "store %s: %s", ops[idx].name, sqlite3_errmsg(s->db));
+        return -1;
+    }
     sqlite3_stmt *st = s->stmts[idx];
     bind_params(L, st, t);
     int rc;
