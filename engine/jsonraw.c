@@ -229,7 +229,10 @@ typedef struct {
     const char *err; /* what was wrong, at c.p */
     int depth;       /* arrays and objects open around the cursor */
     int keys;        /* stack index of the compiled shape's keys table, when decoding */
+    int mark_arrays; /* decoded arrays get jsonraw.array_mt (so they encode as [] when empty) */
 } parser;
+
+#define ARRAY_MT "cartwright.jsonraw.array_mt"
 
 /* Pushes nil, "bad JSON at byte N: what" (N counted from 0, where the walk stopped). */
 static int fail(lua_State *L, const parser *d)
@@ -569,6 +572,7 @@ static int decode_array(lua_State *L, parser *d, const snode *shape)
     cursor *c = &d->c;
     c->p++;
     lua_createtable(L, 4, 0); /* most arrays in an order are short: lines, tax lines, addresses */
+    if (d->mark_arrays) luaL_setmetatable(L, ARRAY_MT);
     skip_ws(c);
     if (c->p < c->end && *c->p == ']') return c->p++, 0;
     for (lua_Integer i = 1;; i++) {
@@ -721,21 +725,24 @@ static int l_array(lua_State *L)
     const char *body = luaL_checklstring(L, 1, &len);
     const char *key = luaL_optlstring(L, 2, NULL, &klen);
     lua_settop(L, 2);
-    parser d = {{body, body + len}, body, NULL, 0, 0};
+    parser d = {{body, body + len}, body, NULL, 0, 0, 0};
     if (parse_page(L, &d, key, klen, NULL, 0) == 0) return 1;
     lua_settop(L, 2);
     return fail(L, &d);
 }
 
-/* jsonraw.decode(text [, shape]) -> value | nil, err
+/* jsonraw.decode(text [, shape [, {arrays = true}]]) -> value | nil, err
  * Like cjson: null is cjson.null (a NULL lightuserdata). Unlike cjson: integers stay integers,
- * and with a shape only the named parts of objects are decoded (the rest is validated). */
+ * and with a shape only the named parts of objects are decoded (the rest is validated). With
+ * arrays = true every array gets jsonraw.array_mt, so encode writes it back as an array even
+ * when it is empty (for output: a document re-encoded keeps [] where it had []). */
 static int l_decode(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
+    int mark = lua_istable(L, 3) && lua_getfield(L, 3, "arrays") != LUA_TNIL && lua_toboolean(L, -1);
     lua_settop(L, 2);
-    parser d = {{s, s + len}, s, NULL, 0, 0};
+    parser d = {{s, s + len}, s, NULL, 0, 0, mark};
     const snode *shape = shape_arg(L, 2, &d);
     if (parse_value(L, &d, shape, 1) == 0 && parse_end(&d) == 0) return 1;
     lua_settop(L, 2);
@@ -752,7 +759,7 @@ static int l_split_decode(lua_State *L)
     const char *body = luaL_checklstring(L, 1, &len);
     const char *key = luaL_optlstring(L, 2, NULL, &klen);
     lua_settop(L, 3);
-    parser d = {{body, body + len}, body, NULL, 0, 0};
+    parser d = {{body, body + len}, body, NULL, 0, 0, 0};
     const snode *shape = shape_arg(L, 3, &d); /* 4: keys; 5: raws, 6: docs */
     if (parse_page(L, &d, key, klen, shape, 1) == 0) return 2;
     lua_settop(L, 3);
@@ -843,11 +850,18 @@ static void encode_number(lua_State *L, obuf *b, int idx)
     ob_add(L, b, num, (size_t)n);
 }
 
-/* A table is an array when its keys are exactly 1..n (n > 0); an empty table is an object,
- * as cjson encodes it. Returns n, or 0 for an object. */
+/* A table is an array when its keys are exactly 1..n (n > 0), or when its metatable is
+ * jsonraw.array_mt (then its items 1..#t, even none); an empty table is an object, as cjson
+ * encodes it. Returns n, 0 for an object, -1 for an empty marked array. */
 static lua_Integer array_length(lua_State *L, int t)
 {
     lua_Integer n = (lua_Integer)lua_rawlen(L, t), count = 0;
+    if (lua_getmetatable(L, t)) {
+        luaL_getmetatable(L, ARRAY_MT);
+        int marked = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        if (marked) return n > 0 ? n : -1;
+    }
     if (n == 0) return 0;
     lua_pushnil(L);
     while (lua_next(L, t)) {
@@ -868,6 +882,10 @@ static void encode_table(lua_State *L, obuf *b, int t, int depth)
     if (depth >= JSON_MAX_DEPTH) luaL_error(L, "jsonraw.encode: nested too deep (a cycle?)");
     luaL_checkstack(L, 4, "jsonraw.encode");
     lua_Integer n = array_length(L, t);
+    if (n < 0) {
+        ob_add(L, b, "[]", 2);
+        return;
+    }
     if (n > 0) {
         ob_add(L, b, "[", 1);
         for (lua_Integer i = 1; i <= n; i++) {
@@ -946,5 +964,9 @@ int jsonraw_open(lua_State *L)
                                    {"encode", l_encode},
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
+    luaL_newmetatable(L, ARRAY_MT);
+    lua_pushliteral(L, "jsonraw.array");
+    lua_setfield(L, -2, "__name");
+    lua_setfield(L, -2, "array_mt");
     return 1;
 }

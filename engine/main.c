@@ -1,7 +1,8 @@
 /* main: the command line. Parses options with getopt_long, sets up the loop and the Lua
  * runtime, runs the command's main task and turns its outcome into an exit code
- * (0 ok, 1 failed, 2 bad usage or config). Commands other than run/version/help are written
- * in Lua (lua/cartwright/cli.lua); this file only hands them their parsed options.
+ * (0 ok, 1 failed, 2 bad usage or config). It reads only the runtime's own options and
+ * runs `run FILE` and `version`; every other command, its options and the help are declared
+ * once in Lua (lua/cartwright/cli), which gets the remaining words.
  * Stopping: SIGINT/SIGTERM stop whatever runs (budget_interrupt makes running Lua raise, the
  * loop is told through a pipe) and a deadline ends the process STOP_GRACE_MS later if it is
  * still going (SQLite's journal keeps the database consistent at any point); a second signal
@@ -9,7 +10,6 @@
  * Uses rt, budget, log, libevent, and the library version calls. */
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <fcntl.h>
@@ -29,51 +29,18 @@
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
-static const char usage_text[] =
-    "usage: cartwright [options] COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  run FILE.lua [ARGS...]        run a Lua file in the engine's runtime\n"
-    "  carts [--json]                list configured carts\n"
-    "  test CART                     test the connection to a cart\n"
-    "  import CART|--all [--since DATE] [--dry-run]\n"
-    "                                download new and changed orders\n"
-    "  orders [--cart C] [--status S] [--held] [--json]\n"
-    "                                list stored orders\n"
-    "  ship-map CODE METHOD [--cart C] | ship-map --list\n"
-    "                                map a cart shipping code to a ship method\n"
-    "  rules check [FILE...]         load rules and run them on sample orders\n"
-    "  rules replay [--cart C] [--since DATE]\n"
-    "                                show what the current rules would change\n"
-    "  sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S]\n"
-    "                                serve a local cart simulator\n"
-    "  version                       versions of cartwright and its libraries\n"
-    "\n"
-    "options:\n"
-    "  -c, --config FILE     config file (default $CARTWRIGHT_CONFIG, then ./cartwright.lua)\n"
-    "      --json            one JSON object per line\n"
-    "      --log-level L     debug, info, warn, error (default info)\n"
-    "      --max-memory MB   memory cap of the Lua state (default 1024)\n"
-    "      --max-instructions N  instructions a task may run without yielding\n"
-    "  -h, --help            this text\n";
+/* The runtime's own options: read here (the Lua state is made with them), anywhere before
+ * the command's "--" (for `run`, before the file). Every other option, and every command but
+ * run and version, is the Lua CLI's (lua/cartwright/cli), which declares them once. */
+static const char runtime_help[] =
+    "      --log-level L         debug, info, warn, error (default info)\n"
+    "      --max-memory MB       memory cap of the Lua state (default 1024)\n"
+    "      --max-instructions N  instructions a task may run without yielding (default 2e9)\n";
 
-static struct option long_options[] = {
-    {"config", required_argument, 0, 'c'}, {"json", no_argument, 0, 'j'},
-    {"all", no_argument, 0, 'a'},          {"since", required_argument, 0, 's'},
-    {"dry-run", no_argument, 0, 'n'},      {"cart", required_argument, 0, 'C'},
-    {"status", required_argument, 0, 'S'}, {"held", no_argument, 0, 'H'},
-    {"list", no_argument, 0, 'l'},         {"port", required_argument, 0, 'p'},
-    {"orders", required_argument, 0, 'o'}, {"seed", required_argument, 0, 'e'},
-    {"host", required_argument, 0, 'B'},   {"log-level", required_argument, 0, 'L'},
-    {"max-memory", required_argument, 0, 'M'}, {"max-instructions", required_argument, 0, 'I'},
-    {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-
-/* Options each Lua command accepts (by short code), beyond the global ones. */
-static const struct {
-    const char *name, *accepts;
-} commands[] = {
-    {"carts", "j"},   {"test", "j"},   {"import", "asnj"}, {"orders", "CSHj"},
-    {"ship-map", "Clj"}, {"rules", "Csj"}, {"sim", "poeB"}, {NULL, NULL}};
+static const char run_usage[] =
+    "usage: cartwright [runtime options] run FILE.lua [ARGS...]\n"
+    "       cartwright version\n"
+    "       cartwright help            (every command)\n";
 
 typedef struct {
     int exit_code;
@@ -85,8 +52,37 @@ static int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "cartwright: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
+    fprintf(stderr, "\n%sruntime options:\n%s", run_usage, runtime_help);
     return EXIT_USAGE;
+}
+
+/* If argv[*i] is a runtime option, reads it (and its value) and advances *i past it: returns
+ * 1; 0 when it is not one; -1 after reporting a bad value. Forms: --opt VALUE, --opt=VALUE. */
+static int runtime_option(int argc, char **argv, int *i, rt_options *ropt, enum log_level *level)
+{
+    static const char *const names[] = {"--log-level", "--max-memory", "--max-instructions", NULL};
+    const char *a = argv[*i];
+    for (int k = 0; names[k]; k++) {
+        size_t n = strlen(names[k]);
+        if (strncmp(a, names[k], n) != 0 || (a[n] != '\0' && a[n] != '=')) continue;
+        const char *v = a[n] == '=' ? a + n + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+        if (!v) return usage_error("%s needs a value", names[k]), -1;
+        (*i)++;
+        char *end = NULL;
+        if (k == 0 && log_parse_level(v, level)) return usage_error("bad --log-level %s", v), -1;
+        if (k == 1) {
+            long mb = strtol(v, &end, 10);
+            if (mb <= 0 || *end) return usage_error("bad --max-memory %s", v), -1;
+            ropt->max_memory = (size_t)mb << 20;
+        }
+        if (k == 2) {
+            long long cnt = strtoll(v, &end, 10);
+            if (cnt <= 0 || *end) return usage_error("bad --max-instructions %s", v), -1;
+            ropt->max_instructions = cnt;
+        }
+        return 1;
+    }
+    return 0;
 }
 
 static int cmd_version(void)
@@ -195,25 +191,26 @@ static void main_done(task *t, lua_State *co, int ok, int nres, void *ud)
     if (nres > 0 && lua_isinteger(co, -nres)) res->exit_code = (int)lua_tointeger(co, -nres);
 }
 
-/* Pushes the main function and its arguments for the command; returns nargs or -1. */
-static int push_main(lua_State *L, const char *cmd, int argc, char **argv, int first, int opts)
+/* Pushes the main function and its arguments; returns nargs, or -1 (usage) / -2 (failed).
+ * `run FILE ARGS...` runs the file; anything else is require("cartwright.cli").main(args),
+ * args being every word but the runtime options. */
+static int push_main(lua_State *L, int run, int argc, char **argv)
 {
-    if (strcmp(cmd, "run") == 0) {
-        if (first >= argc) return usage_error("%s needs a FILE.lua", "run"), -1;
-        lua_createtable(L, argc - first, 1);
-        for (int i = first; i < argc; i++) {
+    if (run) {
+        if (argc < 1) return usage_error("%s needs a FILE.lua", "run"), -1;
+        lua_createtable(L, argc, 1);
+        for (int i = 0; i < argc; i++) {
             lua_pushstring(L, argv[i]);
-            lua_rawseti(L, -2, i - first);
+            lua_rawseti(L, -2, i);
         }
         lua_setglobal(L, "arg");
-        if (rt_load_file(L, argv[first], argv[first]) != LUA_OK) {
+        if (rt_load_file(L, argv[0], argv[0]) != LUA_OK) {
             fprintf(stderr, "cartwright: %s\n", lua_tostring(L, -1));
             return -2;
         }
-        for (int i = first + 1; i < argc; i++) lua_pushstring(L, argv[i]);
-        return argc - first - 1;
+        for (int i = 1; i < argc; i++) lua_pushstring(L, argv[i]);
+        return argc - 1;
     }
-    /* Lua commands: require("cartwright.cli").main(cmd, opts, args) */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cartwright.cli");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
@@ -222,14 +219,22 @@ static int push_main(lua_State *L, const char *cmd, int argc, char **argv, int f
     }
     lua_getfield(L, -1, "main");
     lua_remove(L, -2);
-    lua_pushstring(L, cmd);
-    lua_pushvalue(L, opts);
-    lua_createtable(L, argc - first, 0);
-    for (int i = first; i < argc; i++) {
+    lua_createtable(L, argc, 0);
+    for (int i = 0; i < argc; i++) {
         lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, i - first + 1);
+        lua_rawseti(L, -2, i + 1);
     }
-    return 3;
+    return 1;
+}
+
+/* Whether the Lua command that ran serves until stopped (`sim`, later `serve`): a stop signal
+ * is then its normal way out. The CLI says so in the registry. */
+static int command_serves(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "cartwright.serving");
+    int serving = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return serving;
 }
 
 int main(int argc, char **argv)
@@ -237,64 +242,28 @@ int main(int argc, char **argv)
     rt_options ropt = {0};
     ropt.home = getenv("CARTWRIGHT_HOME") ? getenv("CARTWRIGHT_HOME") : CW_HOME;
     enum log_level level = LOG_INFO;
-    const char *cmd = NULL;
-    const char *accepts = "";
-    struct { int c; const char *arg; } seen[64];
-    int nseen = 0;
 
-    /* Global options up to the command; "+" stops there, so `run FILE --flag` reaches the
-     * script untouched. optind = 0 makes glibc start a fresh scan each time. */
-    int c;
-    optind = 0;
-    while ((c = getopt_long(argc, argv, "+c:h", long_options, NULL)) != -1) {
-        if (c == '?') return usage_error("%s", "bad option");
-        if (c == 'h') return fputs(usage_text, stdout), EXIT_OK;
-        if (nseen < 64) seen[nseen].c = c, seen[nseen++].arg = optarg;
-    }
-    int first = optind;
-    char **args = argv;
-    int nargs_total = argc;
-    if (first < argc) {
-        cmd = argv[first];
-        if (strcmp(cmd, "run") == 0) {
-            first++;
-        } else {
-            for (int i = 0; commands[i].name; i++)
-                if (strcmp(cmd, commands[i].name) == 0) accepts = commands[i].accepts;
-            /* The command's own options, anywhere after it; its name stands in as argv[0]. */
-            args = argv + first;
-            nargs_total = argc - first;
-            optind = 0;
-            while ((c = getopt_long(nargs_total, args, "c:h", long_options, NULL)) != -1) {
-                if (c == '?') return usage_error("%s", "bad option");
-                if (c == 'h') return fputs(usage_text, stdout), EXIT_OK;
-                if (nseen < 64) seen[nseen].c = c, seen[nseen++].arg = optarg;
+    /* The words for the Lua CLI: argv without the runtime options (for `run`, only those
+     * before the file count; everything after the file is the script's). */
+    char **words = calloc((size_t)argc + 1, sizeof *words);
+    if (!words) return EXIT_FAILED;
+    int nwords = 0, run = 0, dashdash = 0;
+    for (int i = 1; i < argc;) {
+        if (!dashdash && !run) {
+            int r = runtime_option(argc, argv, &i, &ropt, &level);
+            if (r < 0) return free(words), EXIT_USAGE;
+            if (r > 0) continue;
+        }
+        if (strcmp(argv[i], "--") == 0) dashdash = 1;
+        if (!run && nwords == 0 && argv[i][0] != '-') {
+            if (strcmp(argv[i], "version") == 0) return free(words), cmd_version();
+            if (strcmp(argv[i], "run") == 0) {
+                run = 1;
+                i++;
+                continue;
             }
-            first = optind;
         }
-    }
-    if (!cmd) return usage_error("%s", "missing command");
-    if (strcmp(cmd, "help") == 0) return fputs(usage_text, stdout), EXIT_OK;
-    if (strcmp(cmd, "version") == 0) return cmd_version();
-    int known = strcmp(cmd, "run") == 0;
-    for (int i = 0; commands[i].name; i++) known |= strcmp(cmd, commands[i].name) == 0;
-    if (!known) return usage_error("unknown command '%s'", cmd);
-
-    for (int i = 0; i < nseen; i++) {
-        int o = seen[i].c;
-        if (o == 'L' && log_parse_level(seen[i].arg, &level)) return usage_error("bad --log-level %s", seen[i].arg);
-        if (o == 'M') {
-            long mb = strtol(seen[i].arg, NULL, 10);
-            if (mb <= 0) return usage_error("bad --max-memory %s", seen[i].arg);
-            ropt.max_memory = (size_t)mb << 20;
-        }
-        if (o == 'I') {
-            long long n = strtoll(seen[i].arg, NULL, 10);
-            if (n <= 0) return usage_error("bad --max-instructions %s", seen[i].arg);
-            ropt.max_instructions = n;
-        }
-        if (!strchr("cLMI", o) && !strchr(accepts, o))
-            return usage_error("option not valid for %s", cmd);
+        words[nwords++] = argv[i++];
     }
     log_set_level(level);
 
@@ -302,40 +271,33 @@ int main(int argc, char **argv)
     rt *r = base ? rt_new(base, &ropt) : NULL;
     if (!r) {
         fprintf(stderr, "cartwright: cannot start the runtime\n");
-        return EXIT_FAILED;
+        return free(words), EXIT_FAILED;
     }
     struct event *sigs[2] = {NULL, NULL};
     if (signals_start(base, r, sigs)) {
         fprintf(stderr, "cartwright: cannot set up signal handling\n");
-        return EXIT_FAILED;
+        return free(words), EXIT_FAILED;
     }
     signal(SIGPIPE, SIG_IGN);
 
     lua_State *L = rt_lua(r);
-    lua_newtable(L); /* opts: long option names -> value (true for flags) */
-    int opts = lua_gettop(L);
-    for (int i = 0; i < nseen; i++) {
-        for (struct option *lo = long_options; lo->name; lo++) {
-            if (lo->val != seen[i].c) continue;
-            if (seen[i].arg) lua_pushstring(L, seen[i].arg); else lua_pushboolean(L, 1);
-            lua_setfield(L, opts, lo->name);
-        }
-    }
     main_result res = {EXIT_FAILED, 0, r};
-    int nargs = push_main(L, cmd, nargs_total, args, first, opts);
+    int nargs = push_main(L, run, nwords, words);
     if (nargs >= 0) {
         rt_spawn(r, L, nargs, main_done, &res);
         lua_settop(L, 0);
         rt_run(r);
-        /* A signal ends `run` and `sim` as their normal way out; any other command it cut
-         * short did not finish its work. */
+        /* A signal ends `run` and a serving command as their normal way out; any other
+         * command it cut short did not finish its work. */
         if (stop_signal || (!res.done && rt_stopping(r))) {
-            int serving = strcmp(cmd, "run") == 0 || strcmp(cmd, "sim") == 0;
-            if (serving) {
+            if (run || command_serves(L)) {
                 res.exit_code = EXIT_OK;
             } else if (!res.done || res.exit_code == EXIT_FAILED) {
                 res.exit_code = EXIT_FAILED;
-                fprintf(stderr, "cartwright: %s interrupted; what was stored so far is kept\n", cmd);
+                lua_getfield(L, LUA_REGISTRYINDEX, "cartwright.command");
+                const char *name = lua_tostring(L, -1);
+                fprintf(stderr, "cartwright: %s interrupted; what was stored so far is kept\n", name ? name : "command");
+                lua_pop(L, 1);
             }
         }
     } else {
@@ -346,6 +308,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 2; i++) event_free(sigs[i]);
     event_base_free(base);
     log_clear_secrets();
+    free(words);
     if (res.exit_code == EXIT_OK && unobserved) res.exit_code = EXIT_FAILED;
     return res.exit_code;
 }

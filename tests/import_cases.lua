@@ -7,7 +7,7 @@ local T = require "t"
 local task = require "cartwright.task"
 local config = require "cartwright.config"
 local carts = require "cartwright.carts"
-local importer = require "cartwright.import"
+local importer = require "cartwright.flows.orders_in"
 local rules = require "cartwright.rules"
 local json = require "cjson.safe"
 

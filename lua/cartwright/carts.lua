@@ -51,6 +51,8 @@ M.common = {
     description = "YYYY-MM-DD: never import older orders; the first backfill starts here" },
   order_prefix = { type = "string", default = "", check = text,
     description = "prefix for order numbers, so carts never collide" },
+  folder = { type = "string", default = "new", check = text,
+    description = "the folder new orders go to (a rule may set order.folder)" },
   batch_size = { type = "number", default = 50, check = M.number_between(1, nil, true),
     description = "orders per page, capped at the API maximum" },
   after_import_status = { type = "string", check = text,
@@ -177,6 +179,13 @@ function M.load(cfg, name)
     c._valid = true
   end
   return c, conn
+end
+
+--- Makes a validated cart ready to talk to the cart: its credentials resolved. cart | nil, err.
+--- (Credentials are resolved when the config is read for now; this is where a command that
+--- talks to a cart asks for them.)
+function M.resolve(cart)
+  return cart
 end
 
 --- Every cart of the config, validated, in file order. Returns list | nil, err.

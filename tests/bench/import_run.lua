@@ -6,7 +6,7 @@
 local task = require "cartwright.task"
 local config = require "cartwright.config"
 local carts = require "cartwright.carts"
-local importer = require "cartwright.import"
+local importer = require "cartwright.flows.orders_in"
 local json = require "cjson.safe"
 
 local conf, db_path, now, dry = arg[1], arg[2], tonumber(arg[3]), arg[4] == "dry"

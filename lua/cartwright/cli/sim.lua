@@ -4,10 +4,10 @@ local M = {}
 
 local carts = { shopify = true, bigcommerce = true, woocommerce = true }
 
-function M.run(opts, args, cli)
+function M.run(args, opts, cli)
   local cart = args[1]
-  if not carts[cart] or args[2] then
-    cli.err("usage: cartwright sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S]")
+  if not carts[cart] then
+    cli.err("usage: cartwright sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S] [--host H]")
     return 2
   end
   local sim = require("sim." .. cart).start{

@@ -1,6 +1,8 @@
 -- Orders in: pages through a cart's orders changed in a window, normalizes each, runs the
--- merchant's rules and stores it once. Each page is stored in one transaction; the watermark
--- moves in the same transaction as the orders it covers and never passes an order not stored.
+-- merchant's rules and hands it to orders/decide.lua, which stores it once. Each page is
+-- stored in one transaction; the watermark moves in the same transaction as the orders it
+-- covers and never passes an order not stored. Run:process is also how ship-map, release and
+-- replay re-run a stored order (from its raw bytes).
 local jraw = require "cartwright.jsonraw"
 local crypto = require "cartwright.crypto"
 local task = require "cartwright.task"
@@ -9,6 +11,7 @@ local rules = require "cartwright.rules"
 local sandbox = require "cartwright.sandbox"
 local context = require "cartwright.ctx"
 local time = require "cartwright.time"
+local decide = require "cartwright.orders.decide"
 
 local M = {}
 
@@ -63,6 +66,16 @@ function M.new(db, cart, conn, opts)
   -- one read-only view for every rule and order: a rule cannot change what the next one sees
   r.rule_ctx = sandbox.readonly{
     cart = rules.public_settings(cart, conn), connector = conn.name or cart.connector,
+    -- ctx.tag(order, "wholesale"): adds a tag to the order (order.tags is a list of names)
+    tag = function(order, name)
+      if type(order) ~= "table" or type(name) ~= "string" or name == "" then
+        error("ctx.tag(order, name): name must be a non-empty string", 2)
+      end
+      local tags = rawget(order, "tags")
+      if type(tags) ~= "table" then tags = {} rawset(order, "tags", tags) end
+      for _, t in ipairs(tags) do if t == name then return end end
+      tags[#tags + 1] = name
+    end,
     ship_method = function(code)
       if type(code) ~= "string" then return nil end
       local m = r.methods[code]
@@ -84,6 +97,11 @@ function Run:decode(raw)
   return jraw.decode(raw, self.conn.order_shape)
 end
 
+--- A stored order's normalized document (the stored JSON text), or {} when it cannot be read.
+function Run.decode_doc(_, text)
+  return type(text) == "string" and jraw.decode(text) or {}
+end
+
 -- The connector's normalize under a budget: order | nil, err.
 function Run:normalize(doc)
   local ok, order, nerr = task.limited_call(NORMALIZE_LIMITS, self.conn.normalize, self.ctx, doc)
@@ -93,13 +111,32 @@ function Run:normalize(doc)
   return order
 end
 
---- Normalizes and runs rules on one raw order. Returns a record ready to store.
+-- What a rule set: a folder name and a sorted list of distinct tag names (anything else a rule
+-- put there is ignored: these are names, not data).
+local function folder_and_tags(order)
+  local folder = rawget(order, "folder")
+  folder = type(folder) == "string" and folder ~= "" and folder or nil
+  local tags, seen = {}, {}
+  local list = rawget(order, "tags")
+  if type(list) == "table" then
+    for _, t in ipairs(list) do
+      if type(t) == "string" and t ~= "" and not seen[t] then seen[t], tags[#tags + 1] = true, t end
+    end
+  end
+  table.sort(tags)
+  return folder, tags
+end
+
+--- Normalizes and runs rules on one raw order. Returns a record ready for decide: { external_id,
+--- doc, json, raw, hold = nil | { kind, rule, reason, broken }, folder, tags }.
 function Run:process(doc, raw)
   local order, nerr = self:normalize(doc)
   if not order then
     local reason = "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
-    return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, hold = { rule = "normalize", reason = reason } }
+    return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, raw = raw, tags = {},
+             hold = { kind = "normalize", rule = "normalize", reason = reason, broken = true } }
   end
+  order.tags = {}
   local function fresh() return self:normalize(doc) end
   local hold = rules.run(self.rules, order, self.rule_ctx, fresh)
   if hold and hold.dirty then
@@ -108,6 +145,7 @@ function Run:process(doc, raw)
     if self.log_debug and hold.trace then log.debug("rule failed", { rule = hold.rule, trace = hold.trace }) end
     order = self:normalize(doc) or { external_id = order.external_id, number = order.external_id, raw_only = true }
   end
+  if hold then hold.kind = "rule" end
   if self.has_catalog == nil then self.has_catalog = self.db:product_known{ sku = "" }.catalog == 1 end
   flag_unknown_skus(self.db, order, self.has_catalog)
   -- what is stored; a connector or rule that left a function, NaN or a cycle in the order
@@ -119,80 +157,29 @@ function Run:process(doc, raw)
     local again = fresh()
     local blamed = again and rules.blame(self.rules, again, self.rule_ctx)
     if blamed then
+      blamed.kind = "rule"
       local clean = fresh() or again
       flag_unknown_skus(self.db, clean, self.has_catalog)
       local ok, ctext = pcall(jraw.encode, clean)
-      if ok then return { external_id = clean.external_id, doc = clean, json = ctext, hold = blamed } end
+      if ok then return { external_id = clean.external_id, doc = clean, json = ctext, raw = raw, hold = blamed, tags = {} } end
     end
   end
+  local folder, tags = folder_and_tags(order)
   if not encoded then
     -- its fields (status, dates, lines) still go to the row; the stored document is raw only
-    return { external_id = order.external_id, doc = order, json = '{"raw_only":true}',
-             hold = { rule = "normalize", reason = "cannot store the normalized order: " .. tostring(text) } }
+    return { external_id = order.external_id, doc = order, json = '{"raw_only":true}', raw = raw, folder = folder, tags = tags,
+             hold = { kind = "normalize", rule = "normalize", reason = "cannot store the normalized order: " .. tostring(text),
+                      broken = true } }
   end
-  return { external_id = order.external_id, doc = order, json = text, hold = hold }
+  return { external_id = order.external_id, doc = order, json = text, raw = raw, hold = hold, folder = folder, tags = tags }
 end
 
--- What changed between the stored order and the new one, for the event log.
-local function change_detail(old, rec)
-  local parts = {}
-  if old.status ~= rec.doc.status then parts[#parts + 1] = "status " .. tostring(old.status) .. " -> " .. tostring(rec.doc.status) end
-  if old.cart_status ~= rec.doc.cart_status then
-    parts[#parts + 1] = "cart status " .. tostring(old.cart_status) .. " -> " .. tostring(rec.doc.cart_status)
-  end
-  if (old.hold_rule or "") ~= (rec.hold and rec.hold.rule or "") then
-    parts[#parts + 1] = rec.hold and ("held by " .. rec.hold.rule) or "released"
-  end
-  return #parts > 0 and table.concat(parts, "; ") or "edited at the cart"
-end
-
---- Stores one processed record (insert or update, lines, event, customer). Returns the
---- outcome: "imported" | "updated".
-function M.store(db, cart_name, rec, raw, old)
-  local o = rec.doc
-  local row = {
-    cart = cart_name, external_id = rec.external_id, number = o.number, status = o.status,
-    cart_status = o.cart_status, created_at = o.created_at, updated_at = o.updated_at,
-    email = o.customer and o.customer.email, ship_code = o.shipping and o.shipping.code,
-    hold_rule = rec.hold and rec.hold.rule, hold_reason = rec.hold and rec.hold.reason,
-    doc = rec.json or jraw.encode(o), raw = raw,
-  }
-  -- order_events: one row per stored change. A new order's row says it arrived ("imported",
-  -- its cart status) or arrived held ("held", the reason); an update says what changed, then
-  -- "held" with the reason when the update put it on hold.
-  local id, outcome
-  if old then
-    row.id = old.id
-    assert(db:order_update(row))
-    id, outcome = old.id, "updated"
-    assert(db:order_lines_clear{ order_id = id })
-    local event = { order_id = id, kind = "updated", detail = change_detail(old, rec) }
-    if rec.hold and old.hold_rule ~= rec.hold.rule then
-      assert(db:order_event{ event, { order_id = id, kind = "held", detail = rec.hold.reason } })
-    else
-      assert(db:order_event(event))
-    end
-  else
-    local _, last = assert(db:order_insert(row))
-    id, outcome = last, "imported"
-    assert(db:order_event{ order_id = id, kind = rec.hold and "held" or "imported",
-                           detail = rec.hold and rec.hold.reason or o.cart_status })
-    local c = o.customer
-    if c and c.email then
-      assert(db:customer_seen{ email = c.email:lower(), first_name = c.first_name, last_name = c.last_name,
-                               phone = c.phone, created_at = o.created_at })
-    end
-  end
-  local lines, rows = o.lines, {}
-  if lines then
-    for i = 1, #lines do
-      local line = lines[i]
-      rows[i] = { order_id = id, line_no = i, sku = line.sku, quantity = line.quantity or 0,
-                  price = line.price, unknown_sku = line.unknown_sku and 1 or 0 }
-    end
-    if rows[1] then assert(db:order_line_add(rows)) end
-  end
-  return outcome
+-- The stored order's tags (for decide's change detail), or nil for a new order.
+function Run:stored_tags(stored)
+  if not stored then return nil end
+  local tags = {}
+  for i, r in ipairs(assert(self.db:order_tags{ order_id = stored.id })) do tags[i] = r.tag end
+  return tags
 end
 
 -- Decides and stores one order of a page. Runs inside the page's transaction.
@@ -200,7 +187,7 @@ function Run:one(doc, raw)
   local st, cart = self.stats, self.cart.name
   st.seen = st.seen + 1
   -- A connector that can tell id and status without normalizing (peek) saves the work on
-  -- orders that are neither wanted nor stored.
+  -- orders that are neither wanted nor stored, and on stored ones the cart sent unchanged.
   local peek = self.conn.peek
   local peeked, old
   if peek then
@@ -211,46 +198,40 @@ function Run:one(doc, raw)
       st.skipped_status = st.skipped_status + 1
       return
     end
+    if old and self.db:order_raw_same{ id = old.id, raw = raw }.same == 1 then
+      st.unchanged = st.unchanged + 1
+      return
+    end
   end
   local rec = self:process(doc, raw)
   if not peeked or peeked ~= rec.external_id then
     old = self.db:order_get{ cart = cart, external_id = rec.external_id }
   end
-  local o = rec.doc
-  if not old and not o.raw_only then
-    if self.earliest and o.created_at and o.created_at < self.earliest then
-      st.skipped_early = st.skipped_early + 1
-      return
-    end
-    if not self.statuses[o.cart_status] then
-      st.skipped_status = st.skipped_status + 1
-      return
-    end
-  end
-  -- an older copy than the one stored (a re-read window, a late retry) never overwrites it
-  if old and o.updated_at and old.updated_at and o.updated_at < old.updated_at then
-    st.unchanged = st.unchanged + 1
+  -- (with a peek that found it, the raw bytes were compared above already)
+  local raw_same = false
+  if old and peeked ~= rec.external_id then raw_same = self.db:order_raw_same{ id = old.id, raw = raw }.same == 1 end
+  local action = decide.decide(old, rec, {
+    kind = "import", cart = cart, folder = self.cart.folder, statuses = self.statuses, earliest = self.earliest,
+    raw_same = raw_same,
+  }, old and self:stored_tags(old))
+  if action.skip then
+    local key = ({ unchanged = "unchanged", older = "unchanged", status = "skipped_status", early = "skipped_early" })[action.skip]
+    st[key] = st[key] + 1
     return
   end
-  -- unchanged: the same bytes from the cart (compared in SQL) and the same hold
-  if old and (old.hold_rule or "") == (rec.hold and rec.hold.rule or "")
-      and self.db:order_raw_same{ id = old.id, raw = raw }.same == 1 then
-    st.unchanged = st.unchanged + 1
-    return
-  end
-  if rec.hold then st.held = st.held + 1 end
+  if action.hold then st.held = st.held + 1 end
   if self.opts.dry_run then
     st[old and "updated" or "imported"] = st[old and "updated" or "imported"] + 1
     return
   end
-  local outcome = M.store(self.db, cart, rec, raw, old)
+  local outcome = decide.apply(self.db, action)
   st[outcome] = st[outcome] + 1
-  if rec.hold then
+  local h = rec.hold
+  if h then
     -- a broken rule or connector is the operator's problem: warn; an ordinary hold is data
-    local broken = rec.hold.rule == "normalize" or rec.hold.broken
-    if broken or self.log_debug then
-      log[broken and "warn" or "debug"]("order held", { cart = cart, order = rec.external_id, rule = rec.hold.rule,
-                                                        reason = rec.hold.reason })
+    if h.broken or self.log_debug then
+      log[h.broken and "warn" or "debug"]("order held", { cart = cart, order = rec.external_id, rule = h.rule,
+                                                         reason = h.reason })
     end
   end
 end

@@ -1,0 +1,37 @@
+-- cartwright import CART|--all [--since DATE] [--dry-run] [--json]: one line per cart.
+local ops = require "cartwright.ops.import"
+local log = require "cartwright.log"
+
+local M = {}
+
+function M.run(args, opts, cli)
+  if (opts.all and #args > 0) or (not opts.all and #args ~= 1) then
+    cli.err("usage: cartwright import CART|--all [--since DATE] [--dry-run] [--json]")
+    return 2
+  end
+  local s, code = cli.session(opts)
+  if not s then return code end
+  local tty = log.isatty(2)
+  local results, err, kind = ops.run(s, { args[1] }, {
+    all = opts.all, since = opts.since, dry_run = opts["dry-run"],
+    progress = tty and function(name, st) cli.progress("%s: %d orders seen, page %d", name, st.seen, st.pages) end or nil,
+  })
+  if tty then cli.progress_done() end
+  s:close()
+  if not results then return cli.fail(err, kind) end
+  local failed = 0
+  for _, r in ipairs(results) do
+    if opts.json then
+      cli.json(r)
+    else
+      cli.out(r.summary .. (r.dry_run and " (dry run: nothing written)" or ""))
+    end
+    if not r.ok then
+      failed = failed + 1
+      cli.err("import %s failed: %s (orders stored before the failure are kept; run again to continue)", r.cart, r.error)
+    end
+  end
+  return failed == 0 and 0 or 1
+end
+
+return M

@@ -1,0 +1,73 @@
+-- Import: download new and changed orders of one cart or of every active cart. A cart that
+-- fails (a cart's error, a Lua error in its connector) fails alone: the others go on, and its
+-- error is recorded for `carts` (last_error).
+local carts = require "cartwright.carts"
+local orders_in = require "cartwright.flows.orders_in"
+local rules = require "cartwright.rules"
+local ops = require "cartwright.ops"
+
+local M = {}
+
+-- The carts to import, validated, with their rules loaded: list | nil, err, "config".
+local function plan(s, names, all)
+  local cfg = s.cfg
+  local list = {}
+  for _, name in ipairs(all and cfg.cart_order or names) do
+    local cart, conn = carts.load(cfg, name)
+    if not cart then return ops.fail("config", conn) end
+    if cart.active or not all then
+      -- a rule file that does not load is a config error, found before anything is downloaded
+      local ok, rerr = rules.load_list(cart.rules, cfg.rules_dir)
+      if not ok then return ops.fail("config", "cart \"%s\": %s", name, rerr) end
+      local resolved, serr = carts.resolve(cart)
+      if not resolved then return ops.fail("config", serr) end
+      list[#list + 1] = { cart = cart, conn = conn }
+    end
+  end
+  return list
+end
+
+local function counts(st)
+  return { seen = st.seen, imported = st.imported, updated = st.updated, unchanged = st.unchanged, held = st.held,
+           skipped = st.skipped_status + st.skipped_early, skipped_status = st.skipped_status,
+           skipped_early = st.skipped_early, pages = st.pages, requests = st.requests or 0 }
+end
+
+-- One cart's run. A Lua error anywhere in it (its connector's hooks) is caught here.
+local function import_one(s, cart, conn, opts)
+  local db = s.db
+  local run, err = orders_in.new(db, cart, conn, {
+    since = opts.since, dry_run = opts.dry_run, rules_dir = s.cfg.rules_dir, progress = opts.progress,
+  })
+  if not run then return { cart = cart.name, ok = false, error = err, summary = cart.name .. ": not started" } end
+  local ok, stats, rerr, partial = pcall(run.run, run)
+  if not ok then stats, rerr, partial = nil, (tostring(stats):match("^(.-)\nstack traceback:") or tostring(stats)), run.stats end
+  local st = stats or partial
+  local summary = orders_in.summary(cart.name, st)
+  if not opts.dry_run then
+    db:cart_finish_import{ name = cart.name, summary = summary, error = rerr }
+  end
+  local r = counts(st)
+  r.cart, r.ok, r.error, r.summary, r.dry_run = cart.name, stats ~= nil, rerr, summary, opts.dry_run or false
+  return r
+end
+
+--- Imports `names` (a list of cart names), or every active cart with opts.all.
+--- opts: { all, since = DATE, dry_run, progress = fn(cart, stats) }.
+--- Returns { result, ... } (one per cart: cart, ok, error, summary, seen, imported, updated,
+--- unchanged, held, skipped, …) | nil, err, kind.
+function M.run(s, names, opts)
+  opts = opts or {}
+  local list, err, kind = plan(s, names or {}, opts.all)
+  if not list then return nil, err, kind end
+  local _, derr = s:open()
+  if derr then return ops.fail("failed", derr) end
+  local results = {}
+  for _, c in ipairs(list) do
+    local progress = opts.progress and function(st) opts.progress(c.cart.name, st) end
+    results[#results + 1] = import_one(s, c.cart, c.conn, { since = opts.since, dry_run = opts.dry_run, progress = progress })
+  end
+  return results
+end
+
+return M
