@@ -12,6 +12,7 @@ local sandbox = require "cartwright.sandbox"
 local context = require "cartwright.ctx"
 local time = require "cartwright.time"
 local decide = require "cartwright.orders.decide"
+local lists = require "cartwright.orders.lists"
 
 local M = {}
 
@@ -148,8 +149,9 @@ function Run:process(doc, raw)
   if hold then hold.kind = "rule" end
   if self.has_catalog == nil then self.has_catalog = self.db:product_known{ sku = "" }.catalog == 1 end
   flag_unknown_skus(self.db, order, self.has_catalog)
-  -- what is stored; a connector or rule that left a function, NaN or a cycle in the order
-  -- holds this order, not the whole page
+  -- what is stored (its empty lists as []); a connector or rule that left a function, NaN or a
+  -- cycle in the order holds this order, not the whole page
+  lists.mark(order)
   local encoded, text = pcall(jraw.encode, order)
   if not encoded and not (hold and hold.dirty) then
     -- a rule that left a function in it is named (the rules run again on a fresh copy, checked
@@ -160,6 +162,7 @@ function Run:process(doc, raw)
       blamed.kind = "rule"
       local clean = fresh() or again
       flag_unknown_skus(self.db, clean, self.has_catalog)
+      lists.mark(clean)
       local ok, ctext = pcall(jraw.encode, clean)
       if ok then return { external_id = clean.external_id, doc = clean, json = ctext, raw = raw, hold = blamed, tags = {} } end
     end

@@ -4,6 +4,7 @@
 local jraw = require "cartwright.jsonraw"
 local json = require "cjson.safe"
 local decide = require "cartwright.orders.decide"
+local lists = require "cartwright.orders.lists"
 local ops = require "cartwright.ops"
 
 local M = {}
@@ -37,7 +38,7 @@ end
 --- The JSON form of a stored order row: the normalized order plus identity, hold, folder and
 --- tags. Lists stay lists when empty ([]), integers keep their digits.
 function M.view(row, tags)
-  local o = jraw.decode(row.doc or "{}", nil, { arrays = true }) or {}
+  local o = lists.mark(jraw.decode(row.doc or "{}", nil, { arrays = true }) or {})
   o.raw_only = nil
   o.cart, o.external_id, o.number = row.cart, row.external_id, row.number
   o.status, o.cart_status = row.status or null, row.cart_status or null
