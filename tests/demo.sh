@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: three local cart simulators, then what a merchant does on day one — test each
-# cart, import its orders, release orders held for an unmapped shipping code, list orders.
+# cart, import its orders, release orders held for an unmapped shipping code, look at one
+# order and release it by hand, list orders.
 # Self-contained (loopback only, a temporary directory); exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +72,13 @@ $cw ship-map "$code_name" "LTL Freight"
 
 say "Importing again changes nothing (no duplicates, nothing rewritten)"
 $cw --log-level warn import --all
+
+one=$($cw orders --held --cart acme-shopify --json | head -n 1 | grep -o '"number":"[^"]*"' | cut -d'"' -f4)
+say "cartwright orders show $one: one order, its lines and its history"
+$cw orders show "$one"
+say "cartwright release $one --note 'checked by phone': an operator waives its hold"
+$cw release "$one" --note "checked by phone"
+$cw orders show "$one" | tail -n 3
 
 say "cartwright orders --cart acme-shopify (first 5)"
 $cw orders --cart acme-shopify | head -n 5
