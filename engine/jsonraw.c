@@ -233,6 +233,9 @@ typedef struct {
 } parser;
 
 #define ARRAY_MT "cartwright.jsonraw.array_mt"
+/* The marker's address, for the encoder's check of every table (no registry lookup). One Lua
+ * state per process; set by jsonraw_open. */
+static const void *array_mt_ptr;
 
 /* Pushes nil, "bad JSON at byte N: what" (N counted from 0, where the walk stopped). */
 static int fail(lua_State *L, const parser *d)
@@ -774,6 +777,7 @@ typedef struct {
     char *p;
     size_t n, cap;
     int slot;
+    int lists; /* stack index of encode's table of list names (0: none) */
 } obuf;
 
 static void ob_grow(lua_State *L, obuf *b, size_t need)
@@ -857,9 +861,8 @@ static lua_Integer array_length(lua_State *L, int t)
 {
     lua_Integer n = (lua_Integer)lua_rawlen(L, t), count = 0;
     if (lua_getmetatable(L, t)) {
-        luaL_getmetatable(L, ARRAY_MT);
-        int marked = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
+        int marked = lua_topointer(L, -1) == array_mt_ptr;
+        lua_pop(L, 1);
         if (marked) return n > 0 ? n : -1;
     }
     if (n == 0) return 0;
@@ -875,9 +878,10 @@ static lua_Integer array_length(lua_State *L, int t)
     return count == n ? n : 0;
 }
 
-static void encode_value(lua_State *L, obuf *b, int idx, int depth);
+static void encode_value(lua_State *L, obuf *b, int idx, int depth, int key);
 
-static void encode_table(lua_State *L, obuf *b, int t, int depth)
+/* key: the stack index of the key the table is the value of (0 in an array or at the top) */
+static void encode_table(lua_State *L, obuf *b, int t, int depth, int key)
 {
     if (depth >= JSON_MAX_DEPTH) luaL_error(L, "jsonraw.encode: nested too deep (a cycle?)");
     luaL_checkstack(L, 4, "jsonraw.encode");
@@ -891,7 +895,7 @@ static void encode_table(lua_State *L, obuf *b, int t, int depth)
         for (lua_Integer i = 1; i <= n; i++) {
             if (i > 1) ob_add(L, b, ",", 1);
             lua_rawgeti(L, t, i);
-            encode_value(L, b, lua_gettop(L), depth + 1);
+            encode_value(L, b, lua_gettop(L), depth + 1, 0);
             lua_pop(L, 1);
         }
         ob_add(L, b, "]", 1);
@@ -916,13 +920,24 @@ static void encode_table(lua_State *L, obuf *b, int t, int depth)
             luaL_error(L, "jsonraw.encode: cannot encode a %s key", lua_typename(L, kt));
         }
         ob_add(L, b, ":", 1);
-        encode_value(L, b, lua_gettop(L), depth + 1);
+        encode_value(L, b, lua_gettop(L), depth + 1, lua_gettop(L) - 1);
         lua_pop(L, 1);
+    }
+    if (first && b->lists && key && lua_type(L, key) == LUA_TSTRING) {
+        /* an empty table under a key the caller names a list is [] (only empty tables pay) */
+        lua_pushvalue(L, key);
+        int list = lua_rawget(L, b->lists) != LUA_TNIL;
+        lua_pop(L, 1);
+        if (list) {
+            b->n--; /* the "{" */
+            ob_add(L, b, "[]", 2);
+            return;
+        }
     }
     ob_add(L, b, "}", 1);
 }
 
-static void encode_value(lua_State *L, obuf *b, int idx, int depth)
+static void encode_value(lua_State *L, obuf *b, int idx, int depth, int key)
 {
     switch (lua_type(L, idx)) {
     case LUA_TSTRING: {
@@ -933,7 +948,7 @@ static void encode_value(lua_State *L, obuf *b, int idx, int depth)
     }
     case LUA_TNUMBER: encode_number(L, b, idx); break;
     case LUA_TBOOLEAN: lua_toboolean(L, idx) ? ob_add(L, b, "true", 4) : ob_add(L, b, "false", 5); break;
-    case LUA_TTABLE: encode_table(L, b, idx, depth); break;
+    case LUA_TTABLE: encode_table(L, b, idx, depth, key); break;
     case LUA_TNIL: ob_add(L, b, "null", 4); break;
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) { /* cjson.null */
@@ -945,15 +960,18 @@ static void encode_value(lua_State *L, obuf *b, int idx, int depth)
     }
 }
 
-/* jsonraw.encode(value) -> json. Raises on what JSON cannot hold (functions, NaN, infinities,
- * cycles, more than JSON_MAX_DEPTH nested tables).
+/* jsonraw.encode(value [, lists]) -> json. Raises on what JSON cannot hold (functions, NaN,
+ * infinities, cycles, more than JSON_MAX_DEPTH nested tables).
  * Like cjson: null is cjson.null, an empty table is {}, an array has keys exactly 1..n.
- * Unlike cjson: integers keep every digit, '/' is not escaped. */
+ * Unlike cjson: integers keep every digit, '/' is not escaped; a table with jsonraw.array_mt
+ * is an array even when empty; `lists` ({ lines = true, … }) names keys whose value, when it
+ * is an empty table, is written [] (the lists of a document, without marking each one). */
 static int l_encode(lua_State *L)
 {
-    lua_settop(L, 1);
-    obuf b = {lua_newuserdatauv(L, 4096, 0), 0, 4096, 2};
-    encode_value(L, &b, 1, 0);
+    int lists = lua_istable(L, 2);
+    lua_settop(L, 2);
+    obuf b = {lua_newuserdatauv(L, 4096, 0), 0, 4096, 3, lists ? 2 : 0};
+    encode_value(L, &b, 1, 0, 0);
     lua_pushlstring(L, b.p, b.n);
     return 1;
 }
@@ -965,6 +983,7 @@ int jsonraw_open(lua_State *L)
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     luaL_newmetatable(L, ARRAY_MT);
+    array_mt_ptr = lua_topointer(L, -1);
     lua_pushliteral(L, "jsonraw.array");
     lua_setfield(L, -2, "__name");
     lua_setfield(L, -2, "array_mt");

@@ -65,7 +65,6 @@ static const char *const migrations[] = {
     "UPDATE orders SET hold_kind = CASE WHEN hold_rule = 'normalize' THEN 'normalize' ELSE 'rule' END"
     "  WHERE hold_rule IS NOT NULL;"
     "CREATE INDEX orders_by_number ON orders(number);"
-    "CREATE INDEX orders_by_folder ON orders(folder);"
     "CREATE TABLE order_tags(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
     "  tag TEXT NOT NULL, PRIMARY KEY(order_id, tag)) WITHOUT ROWID;"
     "CREATE INDEX order_tags_by_tag ON order_tags(tag);"

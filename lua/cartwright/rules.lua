@@ -97,6 +97,11 @@ local function chain(list, order, ctx, each)
     if verdict == "hold" then
       -- converted here, under the budget: a table's __tostring is the rule's code too
       if reason ~= nil and type(reason) ~= "string" then reason = tostring(reason) end
+      -- a stored reason is one line, of a readable length
+      if reason and (reason:find("\n", 1, true) or reason:find("\r", 1, true)) then
+        reason = reason:gsub("%s*[\r\n]+%s*", " ")
+      end
+      if reason and #reason > 500 then reason = reason:sub(1, 500) end
       return i, reason or ("held by " .. rule.name)
     elseif verdict ~= nil then
       return i, "[rule " .. rule.name .. "] returned unknown verdict " .. quote(verdict)

@@ -60,6 +60,8 @@ function M.new(db, cart, conn, opts)
     stats = { seen = 0, imported = 0, updated = 0, unchanged = 0, held = 0, skipped_status = 0,
               skipped_early = 0, pages = 0 },
   }, Run)
+  -- what decide is told of an import, the same for every order of the run (but raw_same)
+  r.how = { kind = "import", cart = cart.name, folder = cart.folder, statuses = r.statuses }
   -- one lookup per code and page, not per order: Run:page empties r.methods when its
   -- transaction starts, so a page sees the map as committed then (ship-map, which releases the
   -- orders held so far, cannot commit in the middle of it)
@@ -114,11 +116,14 @@ end
 
 -- What a rule set: a folder name and a sorted list of distinct tag names (anything else a rule
 -- put there is ignored: these are names, not data).
+local NO_TAGS = setmetatable({}, { __newindex = function() error("NO_TAGS is shared", 2) end })
+
 local function folder_and_tags(order)
   local folder = rawget(order, "folder")
   folder = type(folder) == "string" and folder ~= "" and folder or nil
-  local tags, seen = {}, {}
   local list = rawget(order, "tags")
+  if list == nil or (type(list) == "table" and next(list) == nil) then return folder, NO_TAGS end -- the usual case
+  local tags, seen = {}, {}
   if type(list) == "table" then
     for _, t in ipairs(list) do
       if type(t) == "string" and t ~= "" and not seen[t] then seen[t], tags[#tags + 1] = true, t end
@@ -137,7 +142,6 @@ function Run:process(doc, raw)
     return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, raw = raw, tags = {},
              hold = { kind = "normalize", rule = "normalize", reason = reason, broken = true } }
   end
-  order.tags = {}
   local function fresh() return self:normalize(doc) end
   local hold = rules.run(self.rules, order, self.rule_ctx, fresh)
   if hold and hold.dirty then
@@ -151,8 +155,7 @@ function Run:process(doc, raw)
   flag_unknown_skus(self.db, order, self.has_catalog)
   -- what is stored (its empty lists as []); a connector or rule that left a function, NaN or a
   -- cycle in the order holds this order, not the whole page
-  lists.mark(order)
-  local encoded, text = pcall(jraw.encode, order)
+  local encoded, text = pcall(jraw.encode, order, lists.KEYS)
   if not encoded and not (hold and hold.dirty) then
     -- a rule that left a function in it is named (the rules run again on a fresh copy, checked
     -- after each one), and the order is stored as the cart sent it
@@ -162,8 +165,7 @@ function Run:process(doc, raw)
       blamed.kind = "rule"
       local clean = fresh() or again
       flag_unknown_skus(self.db, clean, self.has_catalog)
-      lists.mark(clean)
-      local ok, ctext = pcall(jraw.encode, clean)
+      local ok, ctext = pcall(jraw.encode, clean, lists.KEYS)
       if ok then return { external_id = clean.external_id, doc = clean, json = ctext, raw = raw, hold = blamed, tags = {} } end
     end
   end
@@ -211,12 +213,10 @@ function Run:one(doc, raw)
     old = self.db:order_get{ cart = cart, external_id = rec.external_id }
   end
   -- (with a peek that found it, the raw bytes were compared above already)
-  local raw_same = false
-  if old and peeked ~= rec.external_id then raw_same = self.db:order_raw_same{ id = old.id, raw = raw }.same == 1 end
-  local action = decide.decide(old, rec, {
-    kind = "import", cart = cart, folder = self.cart.folder, statuses = self.statuses, earliest = self.earliest,
-    raw_same = raw_same,
-  }, old and self:stored_tags(old))
+  local how = self.how
+  how.raw_same = false
+  if old and peeked ~= rec.external_id then how.raw_same = self.db:order_raw_same{ id = old.id, raw = raw }.same == 1 end
+  local action = decide.decide(old, rec, how, old and self:stored_tags(old))
   if action.skip then
     local key = ({ unchanged = "unchanged", older = "unchanged", status = "skipped_status", early = "skipped_early" })[action.skip]
     st[key] = st[key] + 1
@@ -277,6 +277,7 @@ function Run:run()
   local now = self.opts.now or task.now()
   local overlap = (cart.overlap_minutes or 5) * 60
   self.earliest = cart.earliest_order_date and time.iso_utc(cart.earliest_order_date)
+  self.how.earliest = self.earliest
   local since
   if self.opts.since then
     since = time.iso_utc(self.opts.since)

@@ -6,6 +6,9 @@ local M = {}
 
 local mt = jraw.array_mt
 
+--- The keys whose value is a list, for jsonraw.encode(order, lists.KEYS): an empty one is [].
+M.KEYS = { lines = true, discounts = true, tags = true, properties = true }
+
 local function mark(t)
   if type(t) == "table" and getmetatable(t) == nil then setmetatable(t, mt) end
 end
