@@ -173,8 +173,7 @@ function M.store(db, cart_name, rec, raw, old)
       assert(db:order_event(event))
     end
   else
-    local _, last = assert(db:order_insert(row))
-    id, outcome = last, "imported"
+    id, outcome = assert(db:order_insert(row)).id, "imported"
     assert(db:order_event{ order_id = id, kind = rec.hold and "held" or "imported",
                            detail = rec.hold and rec.hold.reason or o.cart_status })
     local c = o.customer
