@@ -30,6 +30,7 @@ typedef struct {
     sqlite3 *db;
     const sqlset *sql;     /* the process's SQL, kept alive by the db's user value */
     sqlite3_stmt **stmts;  /* one per op of sql: prepared at open, or on first use (old schema) */
+    int *now_param;        /* per op: the index of its :now parameter, 0 when it has none */
     int nops;
     sqlite3_stmt *begin, *commit, *rollback;
     int in_tx, migrated;
@@ -155,6 +156,7 @@ static void store_close(store *s)
 {
     for (int i = 0; i < s->nops && s->stmts; i++) sqlite3_finalize(s->stmts[i]);
     free(s->stmts);
+    free(s->now_param);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
@@ -174,18 +176,20 @@ static void format_now(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+/* The time of the current transaction, or the clock (written into buf) outside one. */
+static const char *store_now(store *s, char buf[32])
+{
+    if (s->in_tx && s->tx_now[0]) return s->tx_now;
+    format_now(buf, 32);
+    return buf;
+}
+
 /* SQL cw_now() */
 static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc, (void)argv;
-    store *s = sqlite3_user_data(ctx);
-    if (s->in_tx && s->tx_now[0]) {
-        sqlite3_result_text(ctx, s->tx_now, -1, SQLITE_STATIC);
-        return;
-    }
     char buf[32];
-    format_now(buf, sizeof buf);
-    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+    sqlite3_result_text(ctx, store_now(sqlite3_user_data(ctx), buf), -1, SQLITE_TRANSIENT);
 }
 
 /* Prepares op i: one statement, nothing after it but comments. Returns 0, or -1 with err
@@ -207,6 +211,7 @@ static int op_prepare(store *s, int i, char *err, size_t errlen)
         }
         tail = next;
     }
+    s->now_param[i] = s->stmts[i] ? sqlite3_bind_parameter_index(s->stmts[i], ":now") : 0;
     if (!s->stmts[i] || (tail && *tail)) {
         snprintf(err, errlen, "%s: op %s: %s", op->where, op->name,
                  s->stmts[i] ? "more than one statement (an op is one statement)" : "no statement");
@@ -221,7 +226,8 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
 {
     s->path = strdup(path);
     s->nops = s->sql->nops;
-    if (!(s->stmts = calloc((size_t)s->nops, sizeof *s->stmts))) {
+    if (!(s->stmts = calloc((size_t)s->nops, sizeof *s->stmts)) ||
+        !(s->now_param = calloc((size_t)s->nops, sizeof *s->now_param))) {
         snprintf(err, errlen, "cannot open database %s: out of memory", path);
         return -1;
     }
@@ -352,6 +358,8 @@ static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
     }
     sqlite3_stmt *st = s->stmts[idx];
     bind_params(L, st, t);
+    if (s->now_param[idx]) /* the store's own parameter: never taken from the table */
+        sqlite3_bind_text(st, s->now_param[idx], store_now(s, buf), -1, SQLITE_TRANSIENT);
     int rc;
     *nrow = 0;
     if (op->kind == SQLOP_ALL) lua_newtable(L);

@@ -93,6 +93,29 @@ local dup, derr = db:order_insert{ cart = "a", external_id = "1", doc = "{}", ra
 T.ok(dup == nil and derr:find("UNIQUE constraint failed", 1, true), "insert of an order stored already: nil, err", derr)
 oid = first.id
 
+-- :now is the store's own parameter, the transaction's time (what cw_now() returns)
+local third = assert(db:transaction(function()
+  local o = assert(db:order_insert{ cart = "a", external_id = "3", doc = "{}", raw = "{}", now = "1999-01-01" })
+  assert(db:order_event{ order_id = o.id, kind = "imported" })
+  return o
+end))
+local row3, ev3 = db:order_by_id{ id = third.id }, assert(db:order_events{ order_id = third.id })
+T.match(row3.imported_at, "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$", ":now: an ISO 8601 UTC time")
+T.ok(row3.imported_at == ev3[1].at and row3.changed_at == ev3[1].at, ":now: the transaction's time, as cw_now()", ev3[1].at)
+
+-- the insert keeps no statement journal: SQLite keeps one for a RETURNING statement that may
+-- abort, and with 64 KiB pages it spills to a temporary file on every insert
+local function wchar() return tonumber(T.slurp("/proc/self/io"):match("wchar: (%d+)")) end
+local w0
+assert(db:transaction(function()
+  w0 = wchar()
+  for i = 1, 20 do
+    assert(db:order_insert{ cart = "j", external_id = tostring(i), doc = "{}", raw = string.rep("r", 9000) .. i })
+  end
+  T.ok(wchar() - w0 < 65536, "20 inserts in a transaction write nothing before the commit", wchar() - w0)
+  return true
+end))
+
 -- an exec op given a list runs once per element, in one call, and returns the total
 local n = db:order_line_add{ { order_id = oid, line_no = 1, sku = "A", quantity = 1, unknown_sku = 0 },
                              { order_id = oid, line_no = 2, sku = "B", quantity = 2, unknown_sku = 0 } }
