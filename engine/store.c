@@ -22,7 +22,8 @@
 #define BUSY_WAIT_MS 15000 /* how long a write waits for another process's lock */
 
 /* The op files of sql/sqlite/ (a file named here and missing is an error at open). */
-static const char *const op_files[] = {"carts.sql", "orders.sql", "ship_map.sql", "customers.sql", "catalog.sql", NULL};
+static const char *const op_files[] = {"carts.sql", "orders.sql", "ship_map.sql", "customers.sql", "catalog.sql",
+                                       NULL};
 /* the db's own methods: no op may take their names */
 static const char *const reserved_names[] = {"transaction", "schema_version", "close", NULL};
 
@@ -37,7 +38,7 @@ typedef struct {
     int busy_said;
     struct timespec busy_since;
     char *path;
-    char tx_now[32]; /* cw_now() inside a transaction */
+    char tx_now[32]; /* the transaction's time: cw_now() and :now inside one */
 } store;
 
 /* ---- open, migrate, close ----------------------------------------------------------------- */
