@@ -1,8 +1,8 @@
-/* store: SQLite storage and its Lua module, cartwright.store. The only unit that includes
- * sqlite3. Every statement lives in the ops[] table below as a named domain operation
- * (order_get, order_put, …) run with prepared statements; Lua passes parameters by name and
- * never sees SQL. Migrations are applied at open, tracked in PRAGMA user_version.
- * Uses sqlite3, lua, log. */
+/* store: the SQLite backend of cartwright.store and its Lua module; the only unit that
+ * includes sqlite3. Its statements are named operations and its schema numbered migrations,
+ * both in files under sql/sqlite/ read at run time from the engine's home (why: sql_get); it
+ * keeps only the connection's own statements (pragmas, BEGIN/COMMIT/ROLLBACK, user_version).
+ * Uses sqlfile, sqlite3, lua, rt (the home), log. */
 #include <lauxlib.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -11,179 +11,34 @@
 
 #include "log.h"
 #include "modules.h"
+#include "rt.h"
+#include "sqlfile.h"
 
 #define DB_MT "cartwright.store.db"
+#define SQL_MT "cartwright.store.sql"
+#define SQL_KEY "cartwright.store.sqlset" /* registry: this process's SQL (a userdata with SQL_MT) */
+#define SQL_DIR "sql/sqlite"
 #define WAL_CHECKPOINT_BYTES (512LL << 20) /* log size that triggers a checkpoint */
 #define BUSY_WAIT_MS 15000 /* how long a write waits for another process's lock */
 
-/* ---- schema ------------------------------------------------------------------------------ */
-
-static const char *const migrations[] = {
-    /* 1: carts, orders, their lines and events, ship-method map, customers, catalog */
-    "CREATE TABLE carts(name TEXT PRIMARY KEY, connector TEXT NOT NULL, watermark TEXT,"
-    "  last_import_at TEXT, last_summary TEXT, last_error TEXT);"
-    "CREATE TABLE orders(id INTEGER PRIMARY KEY, cart TEXT NOT NULL, external_id TEXT NOT NULL,"
-    "  number TEXT, status TEXT, cart_status TEXT, created_at TEXT, updated_at TEXT,"
-    "  email TEXT, ship_code TEXT, hold_rule TEXT, hold_reason TEXT,"
-    "  doc TEXT NOT NULL, raw BLOB NOT NULL, raw_hash TEXT,"
-    "  imported_at TEXT NOT NULL, changed_at TEXT NOT NULL, UNIQUE(cart, external_id));"
-    "CREATE INDEX orders_by_status ON orders(status);"
-    "CREATE INDEX orders_by_updated ON orders(cart, updated_at);"
-    "CREATE INDEX orders_held ON orders(hold_rule, ship_code) WHERE hold_rule IS NOT NULL;"
-    "CREATE TABLE order_lines(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
-    "  line_no INTEGER NOT NULL, sku TEXT, quantity INTEGER NOT NULL, price TEXT,"
-    "  unknown_sku INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(order_id, line_no));"
-    "CREATE INDEX order_lines_by_sku ON order_lines(sku);"
-    "CREATE TABLE order_events(id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, at TEXT NOT NULL,"
-    "  kind TEXT NOT NULL, detail TEXT);"
-    "CREATE INDEX order_events_by_order ON order_events(order_id);"
-    "CREATE TABLE ship_methods(code TEXT NOT NULL, cart TEXT NOT NULL DEFAULT '',"
-    "  method TEXT NOT NULL, PRIMARY KEY(code, cart));"
-    "CREATE TABLE customers(email TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, phone TEXT,"
-    "  first_order_at TEXT, orders INTEGER NOT NULL DEFAULT 0);"
-    "CREATE TABLE products(sku TEXT PRIMARY KEY, name TEXT);",
-    /* 2: lines keyed by (order, line) and customers by email, each in one b-tree instead of a
-     * table plus its key index; no index on lines by SKU until a query needs one (with random
-     * keys, every commit rewrote most of its pages: 30 MB more log per 15,000 orders); an order
-     * is unchanged when its raw bytes are (compared in SQL), so no raw hash is kept */
-    "CREATE TABLE order_lines_new(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
-    "  line_no INTEGER NOT NULL, sku TEXT, quantity INTEGER NOT NULL, price TEXT,"
-    "  unknown_sku INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(order_id, line_no)) WITHOUT ROWID;"
-    "INSERT INTO order_lines_new SELECT order_id, line_no, sku, quantity, price, unknown_sku FROM order_lines;"
-    "DROP TABLE order_lines;"
-    "ALTER TABLE order_lines_new RENAME TO order_lines;"
-    "CREATE TABLE customers_new(email TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, phone TEXT,"
-    "  first_order_at TEXT, orders INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-    "INSERT INTO customers_new SELECT email, first_name, last_name, phone, first_order_at, orders FROM customers;"
-    "DROP TABLE customers;"
-    "ALTER TABLE customers_new RENAME TO customers;"
-    "ALTER TABLE orders DROP COLUMN raw_hash;",
-    /* 3: holds have a kind (rule, normalize, operator); orders have a folder and tags; events
-     * carry an operator's note; orders are found by their number */
-    "ALTER TABLE orders ADD COLUMN hold_kind TEXT;"
-    "ALTER TABLE orders ADD COLUMN folder TEXT NOT NULL DEFAULT 'new';"
-    "UPDATE orders SET hold_kind = CASE WHEN hold_rule = 'normalize' THEN 'normalize' ELSE 'rule' END"
-    "  WHERE hold_rule IS NOT NULL;"
-    "CREATE INDEX orders_by_number ON orders(number);"
-    "CREATE TABLE order_tags(order_id INTEGER NOT NULL REFERENCES orders(id) ON DELETE CASCADE,"
-    "  tag TEXT NOT NULL, PRIMARY KEY(order_id, tag)) WITHOUT ROWID;"
-    "CREATE INDEX order_tags_by_tag ON order_tags(tag);"
-    "ALTER TABLE order_events ADD COLUMN note TEXT;",
-};
-#define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
-
-/* ---- operations ------------------------------------------------------------------------- */
-
-enum mode { ONE, ALL, EXEC };
-struct op {
-    const char *name;
-    enum mode mode;
-    const char *sql;
-};
-
-/* cw_now(): the time of the current transaction (every row a page stores carries the same
- * one, and the clock is read once per transaction, not per row), or the clock outside one. */
-#define NOW "cw_now()"
-
-static const struct op ops[] = {
-    {"cart_get", ONE, "SELECT * FROM carts WHERE name = :name"},
-    {"cart_list", ALL, "SELECT * FROM carts ORDER BY name"},
-    {"cart_ensure", EXEC, "INSERT INTO carts(name, connector) VALUES(:name, :connector)"
-                          " ON CONFLICT(name) DO UPDATE SET connector = excluded.connector"},
-    /* the watermark only moves forward: ISO 8601 UTC strings compare as times */
-    {"cart_set_watermark", EXEC, "UPDATE carts SET watermark = :watermark WHERE name = :name"
-                                 " AND (watermark IS NULL OR watermark < :watermark)"},
-    {"cart_finish_import", EXEC, "UPDATE carts SET last_import_at = " NOW ", last_summary = :summary,"
-                                 " last_error = :error WHERE name = :name"},
-    {"order_get", ONE, "SELECT id, cart, external_id, number, status, cart_status, created_at,"
-                       " updated_at, hold_kind, hold_rule, hold_reason, folder FROM orders"
-                       " WHERE cart = :cart AND external_id = :external_id"},
-    /* the whole stored order: row, document and the cart's raw bytes */
-    {"order_by_id", ONE, "SELECT * FROM orders WHERE id = :id"},
-    /* our number (SH-1042) may be the same in two carts: every match */
-    {"orders_by_number", ALL, "SELECT id, cart, external_id, number FROM orders WHERE number = :number ORDER BY cart"},
-    /* same = 1 when the stored raw document has exactly these bytes */
-    {"order_raw_same", ONE, "SELECT raw = :raw AS same FROM orders WHERE id = :id"},
-    {"order_insert", EXEC,
-     "INSERT INTO orders(cart, external_id, number, status, cart_status, created_at, updated_at,"
-     " email, ship_code, hold_kind, hold_rule, hold_reason, folder, doc, raw, imported_at, changed_at)"
-     " VALUES(:cart, :external_id, :number, :status, :cart_status, :created_at, :updated_at,"
-     " :email, :ship_code, :hold_kind, :hold_rule, :hold_reason, coalesce(:folder, 'new'), :doc, :raw,"
-     " " NOW ", " NOW ")"},
-    {"order_update", EXEC,
-     "UPDATE orders SET number = :number, status = :status, cart_status = :cart_status,"
-     " created_at = :created_at, updated_at = :updated_at, email = :email, ship_code = :ship_code,"
-     " hold_kind = :hold_kind, hold_rule = :hold_rule, hold_reason = :hold_reason,"
-     " folder = coalesce(:folder, folder), doc = :doc, raw = :raw,"
-     " changed_at = " NOW " WHERE id = :id"},
-    {"order_set_hold", EXEC, "UPDATE orders SET hold_kind = :hold_kind, hold_rule = :hold_rule,"
-                             " hold_reason = :hold_reason, changed_at = " NOW " WHERE id = :id"},
-    {"order_lines", ALL, "SELECT line_no, sku, quantity, price, unknown_sku FROM order_lines"
-                         " WHERE order_id = :order_id ORDER BY line_no"},
-    {"order_tags", ALL, "SELECT tag FROM order_tags WHERE order_id = :order_id ORDER BY tag"},
-    {"order_tags_clear", EXEC, "DELETE FROM order_tags WHERE order_id = :order_id"},
-    {"order_tag_add", EXEC, "INSERT OR IGNORE INTO order_tags(order_id, tag) VALUES(:order_id, :tag)"},
-    {"order_lines_clear", EXEC, "DELETE FROM order_lines WHERE order_id = :order_id"},
-    {"order_line_add", EXEC, "INSERT INTO order_lines(order_id, line_no, sku, quantity, price, unknown_sku)"
-                             " VALUES(:order_id, :line_no, :sku, :quantity, :price, :unknown_sku)"},
-    {"order_event", EXEC, "INSERT INTO order_events(order_id, at, kind, detail, note)"
-                          " VALUES(:order_id, " NOW ", :kind, :detail, :note)"},
-    {"order_events", ALL, "SELECT at, kind, detail, note FROM order_events WHERE order_id = :order_id ORDER BY id"},
-    {"orders_list", ALL,
-     "SELECT id, cart, external_id, number, status, cart_status, created_at, updated_at,"
-     " hold_kind, hold_rule, hold_reason, folder, doc FROM orders"
-     " WHERE (:cart IS NULL OR cart = :cart) AND (:status IS NULL OR status = :status)"
-     " AND (:held IS NULL OR (hold_rule IS NOT NULL) = :held)"
-     " AND (:since IS NULL OR updated_at >= :since)"
-     " AND (:folder IS NULL OR folder = :folder)"
-     " AND (:tag IS NULL OR EXISTS(SELECT 1 FROM order_tags t WHERE t.order_id = orders.id AND t.tag = :tag))"
-     " ORDER BY cart, created_at, id LIMIT coalesce(:limit, -1)"},
-    /* the tags of the orders in one listing: order_id, tag (for a page of orders_list) */
-    {"orders_tags", ALL, "SELECT order_id, tag FROM order_tags WHERE order_id IN"
-                         " (SELECT value FROM json_each(:ids)) ORDER BY order_id, tag"},
-    {"orders_raw", ALL,
-     "SELECT id, cart, external_id, number, status, cart_status, created_at, updated_at, hold_kind,"
-     " hold_rule, hold_reason, folder, doc, raw"
-     " FROM orders"
-     " WHERE (:cart IS NULL OR cart = :cart) AND (:since IS NULL OR updated_at >= :since)"
-     " AND id > :after ORDER BY id LIMIT :limit"},
-    {"orders_count", ONE, "SELECT count(*) AS n, count(DISTINCT cart || ':' || external_id) AS distinct_n,"
-                          " sum(hold_rule IS NOT NULL) AS held FROM orders WHERE (:cart IS NULL OR cart = :cart)"},
-    {"orders_held_for_code", ALL,
-     "SELECT id, cart, external_id, number, status, cart_status, created_at, updated_at, hold_kind,"
-     " hold_rule, hold_reason, folder, doc, raw"
-     " FROM orders WHERE hold_rule = :rule AND coalesce(ship_code, '') = :code"
-     " AND (:cart IS NULL OR cart = :cart)"},
-    {"ship_map_set", EXEC, "INSERT INTO ship_methods(code, cart, method) VALUES(:code, coalesce(:cart, ''), :method)"
-                           " ON CONFLICT(code, cart) DO UPDATE SET method = excluded.method"},
-    {"ship_map_get", ONE, "SELECT method FROM ship_methods WHERE code = :code AND cart IN (coalesce(:cart, ''), '')"
-                          " ORDER BY cart DESC LIMIT 1"},
-    {"ship_map_list", ALL, "SELECT code, cart, method FROM ship_methods ORDER BY code, cart"},
-    {"customer_seen", EXEC,
-     "INSERT INTO customers(email, first_name, last_name, phone, first_order_at, orders)"
-     " VALUES(:email, :first_name, :last_name, :phone, :created_at, 1)"
-     " ON CONFLICT(email) DO UPDATE SET orders = orders + 1,"
-     " first_order_at = min(coalesce(first_order_at, excluded.first_order_at),"
-     " coalesce(excluded.first_order_at, first_order_at)),"
-     " first_name = coalesce(excluded.first_name, first_name),"
-     " last_name = coalesce(excluded.last_name, last_name), phone = coalesce(excluded.phone, phone)"},
-    {"customer_get", ONE, "SELECT * FROM customers WHERE email = :email"},
-    {"product_put", EXEC, "INSERT INTO products(sku, name) VALUES(:sku, :name)"
-                          " ON CONFLICT(sku) DO UPDATE SET name = excluded.name"},
-    {"product_known", ONE, "SELECT EXISTS(SELECT 1 FROM products WHERE sku = :sku) AS known,"
-                           " EXISTS(SELECT 1 FROM products) AS catalog"},
-};
-#define NOPS (int)(sizeof ops / sizeof ops[0])
+/* The op files of sql/sqlite/ (a file named here and missing is an error at open). */
+static const char *const op_files[] = {"carts.sql", "orders.sql", "ship_map.sql", "customers.sql", "catalog.sql",
+                                       NULL};
+/* the db's own methods: no op may take their names */
+static const char *const reserved_names[] = {"transaction", "schema_version", "close", NULL};
 
 typedef struct {
     sqlite3 *db;
-    sqlite3_stmt *stmts[NOPS];
+    const sqlset *sql;     /* the process's SQL, kept alive by the db's user value */
+    sqlite3_stmt **stmts;  /* one per op of sql: prepared at open, or on first use (old schema) */
+    int *now_param;        /* per op: the index of its :now parameter, 0 when it has none */
+    int nops;
     sqlite3_stmt *begin, *commit, *rollback;
     int in_tx, migrated;
     int busy_said;
     struct timespec busy_since;
     char *path;
-    char tx_now[32]; /* cw_now() inside a transaction */
+    char tx_now[32]; /* the transaction's time: cw_now() and :now inside one */
 } store;
 
 /* ---- open, migrate, close ----------------------------------------------------------------- */
@@ -220,6 +75,32 @@ static int user_version(sqlite3 *db)
     return v;
 }
 
+/* Runs a migration's statements one by one. Returns 0, or -1 with err naming its file and
+ * the line of the statement that failed. */
+static int exec_migration(store *s, const sqlmigration *m, char *err, size_t errlen)
+{
+    const char *p = m->sql;
+    while (*p) {
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        int rc = sqlite3_prepare_v2(s->db, p, -1, &st, &tail);
+        if (rc == SQLITE_OK && st) {
+            while ((rc = sqlite3_step(st)) == SQLITE_ROW) continue;
+            if (rc == SQLITE_DONE) rc = SQLITE_OK;
+        }
+        if (rc != SQLITE_OK) {
+            char buf[512];
+            snprintf(err, errlen, "%s:%d: %s", m->file, sqlfile_line(m->sql, p), store_error(s, buf, sizeof buf));
+            sqlite3_finalize(st);
+            return -1;
+        }
+        sqlite3_finalize(st);
+        if (!tail || tail == p) break; /* nothing left but what SQLite skips */
+        p = tail;
+    }
+    return 0;
+}
+
 /* Applies each missing migration in its own transaction together with its version bump. The
  * version is read inside the transaction, after the write lock is taken: two processes opening
  * a new database at once each see the other's migrations, never apply one twice. */
@@ -231,14 +112,14 @@ static int migrate(store *s, int upto, char *err, size_t errlen)
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         char ignore[16];
-        if (v < 0 || v > NMIGRATIONS) {
+        if (v < 0 || v > s->sql->nmigrations) {
             if (v < 0) snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db));
-            else snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, NMIGRATIONS);
+            else snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, s->sql->nmigrations);
             exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
             return -1;
         }
         if (v >= upto) return exec_sql(s, "COMMIT", err, errlen);
-        if (exec_sql(s, migrations[v], err, errlen) || exec_sql(s, bump, err, errlen) ||
+        if (exec_migration(s, &s->sql->migrations[v], err, errlen) || exec_sql(s, bump, err, errlen) ||
             exec_sql(s, "COMMIT", err, errlen)) {
             exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
             return -1;
@@ -274,7 +155,9 @@ static int busy_wait(void *ud, int count)
 
 static void store_close(store *s)
 {
-    for (int i = 0; i < NOPS; i++) sqlite3_finalize(s->stmts[i]);
+    for (int i = 0; i < s->nops && s->stmts; i++) sqlite3_finalize(s->stmts[i]);
+    free(s->stmts);
+    free(s->now_param);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
@@ -294,23 +177,61 @@ static void format_now(char *buf, size_t len)
     snprintf(buf + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+/* The time of the current transaction, or the clock (written into buf) outside one. */
+static const char *store_now(store *s, char buf[32])
+{
+    if (s->in_tx && s->tx_now[0]) return s->tx_now;
+    format_now(buf, 32);
+    return buf;
+}
+
 /* SQL cw_now() */
 static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc, (void)argv;
-    store *s = sqlite3_user_data(ctx);
-    if (s->in_tx && s->tx_now[0]) {
-        sqlite3_result_text(ctx, s->tx_now, -1, SQLITE_STATIC);
-        return;
-    }
     char buf[32];
-    format_now(buf, sizeof buf);
-    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+    sqlite3_result_text(ctx, store_now(sqlite3_user_data(ctx), buf), -1, SQLITE_TRANSIENT);
+}
+
+/* Prepares op i: one statement, nothing after it but comments. Returns 0, or -1 with err
+ * naming the op's file and line. */
+static int op_prepare(store *s, int i, char *err, size_t errlen)
+{
+    const sqlop *op = &s->sql->ops[i];
+    const char *tail = NULL;
+    sqlite3_stmt *extra = NULL;
+    if (sqlite3_prepare_v3(s->db, op->sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], &tail) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: op %s: %s", op->where, op->name, sqlite3_errmsg(s->db));
+        return -1;
+    }
+    while (s->stmts[i] && tail && *tail) { /* what follows may only be blanks and comments */
+        const char *next = NULL;
+        if (sqlite3_prepare_v2(s->db, tail, -1, &extra, &next) != SQLITE_OK || extra || next == tail) {
+            sqlite3_finalize(extra);
+            break;
+        }
+        tail = next;
+    }
+    s->now_param[i] = s->stmts[i] ? sqlite3_bind_parameter_index(s->stmts[i], ":now") : 0;
+    if (!s->stmts[i] || (tail && *tail)) {
+        snprintf(err, errlen, "%s: op %s: %s", op->where, op->name,
+                 s->stmts[i] ? "more than one statement (an op is one statement)" : "no statement");
+        sqlite3_finalize(s->stmts[i]);
+        s->stmts[i] = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 static int store_init(store *s, const char *path, int upto, char *err, size_t errlen)
 {
     s->path = strdup(path);
+    s->nops = s->sql->nops;
+    if (!(s->stmts = calloc((size_t)s->nops, sizeof *s->stmts)) ||
+        !(s->now_param = calloc((size_t)s->nops, sizeof *s->now_param))) {
+        snprintf(err, errlen, "cannot open database %s: out of memory", path);
+        return -1;
+    }
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         return -1;
@@ -336,12 +257,8 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
     sqlite3_finalize(ps);
     if (page > 0) sqlite3_wal_autocheckpoint(s->db, (int)(WAL_CHECKPOINT_BYTES / page));
     /* with the latest schema every operation must prepare: a broken statement is found at open */
-    for (int i = 0; i < NOPS && upto == NMIGRATIONS; i++) {
-        if (sqlite3_prepare_v3(s->db, ops[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "prepare %s: %s", ops[i].name, sqlite3_errmsg(s->db));
-            return -1;
-        }
-    }
+    for (int i = 0; i < s->nops && upto == s->sql->nmigrations; i++)
+        if (op_prepare(s, i, err, errlen)) return -1;
     if (sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &s->rollback, NULL) != SQLITE_OK) {
@@ -432,21 +349,24 @@ static void push_row(lua_State *L, sqlite3_stmt *st)
  * pushed), or -1 with nil, err pushed. */
 static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
 {
+    const sqlop *op = &s->sql->ops[idx];
+    char buf[512];
     /* an old schema (store.open(path, {schema = N}), for upgrade tests) prepares on first use */
-    if (!s->stmts[idx] &&
-        sqlite3_prepare_v3(s->db, ops[idx].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[idx], NULL) != SQLITE_OK) {
+    if (!s->stmts[idx] && op_prepare(s, idx, buf, sizeof buf)) {
         lua_pushnil(L);
-        lua_pushfstring(L, "store %s: %s", ops[idx].name, sqlite3_errmsg(s->db));
+        lua_pushfstring(L, "store %s", buf);
         return -1;
     }
     sqlite3_stmt *st = s->stmts[idx];
     bind_params(L, st, t);
+    if (s->now_param[idx]) /* the store's own parameter: never taken from the table */
+        sqlite3_bind_text(st, s->now_param[idx], store_now(s, buf), -1, SQLITE_TRANSIENT);
     int rc;
     *nrow = 0;
-    if (ops[idx].mode == ALL) lua_newtable(L);
+    if (op->kind == SQLOP_ALL) lua_newtable(L);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (ops[idx].mode == ONE && *nrow == 0) push_row(L, st);
-        if (ops[idx].mode == ALL) {
+        if (op->kind == SQLOP_ONE && *nrow == 0) push_row(L, st);
+        if (op->kind == SQLOP_ALL) {
             push_row(L, st);
             lua_rawseti(L, -2, *nrow + 1);
         }
@@ -456,42 +376,39 @@ static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         lua_pushnil(L);
-        char buf[512];
-        lua_pushfstring(L, "store %s: %s", ops[idx].name, store_error(s, buf, sizeof buf));
+        lua_pushfstring(L, "store %s: %s", op->name, store_error(s, buf, sizeof buf));
         return -1;
     }
     return 0;
 }
 
-/* db:<op>(params) -> row | nil (ONE), {rows} (ALL), changes, last_id (EXEC); nil, err on failure.
- * An EXEC op given a list of parameter tables runs once per element, in order, and returns
- * the total of changes and the last id (for the lines of an order, say). */
+/* db:<op>(params) -> row | false (one), {rows} (all), changes (exec); nil, err on failure.
+ * `false` is "no row", never an error. An insert that makes an id is a `one` op with
+ * RETURNING id: -> { id = N }. An exec op given a list of parameter tables runs once per
+ * element, in order, and returns the total of changes (the lines of an order, say). */
 static int l_op(lua_State *L)
 {
     store *s = check_db(L);
     int idx = (int)lua_tointeger(L, lua_upvalueindex(1));
+    enum sqlop_kind kind = s->sql->ops[idx].kind;
     int t = lua_istable(L, 2) ? 2 : 0, nrow;
-    if (t && ops[idx].mode == EXEC && lua_rawgeti(L, t, 1) == LUA_TTABLE) {
+    if (t && kind == SQLOP_EXEC && lua_rawgeti(L, t, 1) == LUA_TTABLE) {
         lua_pop(L, 1);
         lua_Integer n = (lua_Integer)lua_rawlen(L, t), changes = 0;
         for (lua_Integer i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, t, i) != LUA_TTABLE) return luaL_error(L, "store %s: element %d is not a table", ops[idx].name, (int)i);
+            if (lua_rawgeti(L, t, i) != LUA_TTABLE)
+                return luaL_error(L, "store %s: element %d is not a table", s->sql->ops[idx].name, (int)i);
             if (run_op(L, s, idx, lua_gettop(L), &nrow)) return 2;
             lua_pop(L, 1);
             changes += sqlite3_changes(s->db);
         }
         lua_pushinteger(L, changes);
-        lua_pushinteger(L, sqlite3_last_insert_rowid(s->db));
-        return 2;
+        return 1;
     }
     if (t) lua_settop(L, 2);
     if (run_op(L, s, idx, t, &nrow)) return 2;
-    if (ops[idx].mode == EXEC) {
-        lua_pushinteger(L, sqlite3_changes(s->db));
-        lua_pushinteger(L, sqlite3_last_insert_rowid(s->db));
-        return 2;
-    }
-    if (ops[idx].mode == ONE && nrow == 0) lua_pushnil(L);
+    if (kind == SQLOP_EXEC) lua_pushinteger(L, sqlite3_changes(s->db));
+    else if (kind == SQLOP_ONE && nrow == 0) lua_pushboolean(L, 0);
     return 1;
 }
 
@@ -503,7 +420,10 @@ static int step_once(sqlite3_stmt *st)
 }
 
 /* db:transaction(fn, ...) -> fn's results | nil, err. BEGIN IMMEDIATE … COMMIT; any error
- * in fn rolls back. fn may not yield: a transaction never spans two loop turns. */
+ * in fn, or fn returning nil, err, rolls back. With SQLite nothing in it yields (every call is
+ * synchronous and fast), so a transaction never spans two loop turns and the one connection
+ * is never shared by two tasks. A networked backend keeps this signature but yields the task
+ * on each round trip and holds one connection for it from BEGIN to COMMIT (docs/store.md). */
 static int l_transaction(lua_State *L)
 {
     store *s = check_db(L);
@@ -558,22 +478,85 @@ static int l_close(lua_State *L)
     return 0;
 }
 
+/* __gc of the process's SQL */
+static int l_sql_gc(lua_State *L)
+{
+    sqlset_free(luaL_checkudata(L, 1, SQL_MT));
+    return 0;
+}
+
+/* Puts an l_op closure for each op of set in the db methods. An op may not take the name of
+ * a method of the db itself. Returns 0, or -1 with err. */
+static int methods_add(lua_State *L, const sqlset *set, char *err, size_t errlen)
+{
+    for (int i = 0; i < set->nops; i++)
+        for (int j = 0; reserved_names[j]; j++)
+            if (strcmp(set->ops[i].name, reserved_names[j]) == 0) {
+                snprintf(err, errlen, "%s: op %s: the name of a method of the db itself", set->ops[i].where,
+                         set->ops[i].name);
+                return -1;
+            }
+    luaL_getmetatable(L, DB_MT);
+    lua_getfield(L, -1, "__index");
+    for (int i = 0; i < set->nops; i++) { /* stack: mt, methods */
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, l_op, 1);
+        lua_setfield(L, -2, set->ops[i].name);
+    }
+    lua_pop(L, 2);
+    return 0;
+}
+
+/* The process's SQL, read from the home at the first call; pushes it (the userdata that owns
+ * it), or returns NULL with err and pushes nothing (the next call reads the files again).
+ * Read at run time, not compiled in: the binary needs its home for lua/ anyway, so the files
+ * add no new dependency; each statement has one copy (no generated C); a fault in a file is a
+ * message naming its file and line at store.open, testable through the real binary; reading
+ * and parsing them takes ~35 us, once per process. */
+static const sqlset *sql_get(lua_State *L, char *err, size_t errlen)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, SQL_KEY) == LUA_TUSERDATA) return lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    sqlset *set = lua_newuserdatauv(L, sizeof *set, 0);
+    memset(set, 0, sizeof *set);
+    luaL_setmetatable(L, SQL_MT); /* before it owns anything: freed by __gc from now on */
+    if (sqlset_load(set, rt_home(rt_from_lua(L)), SQL_DIR, op_files, err, errlen) ||
+        methods_add(L, set, err, errlen)) {
+        sqlset_free(set);
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, SQL_KEY);
+    return set;
+}
+
 /* store.open(path [, {schema = N}]) -> db | nil, err. schema stops the migrations at version N
- * (upgrade tests build an old database with it). */
+ * (upgrade tests build an old database with it). A fault in the SQL files is an error here,
+ * naming the file and line. */
 static int l_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    int upto = NMIGRATIONS;
-    if (lua_istable(L, 2) && lua_getfield(L, 2, "schema") != LUA_TNIL) {
-        upto = (int)luaL_checkinteger(L, -1);
-        luaL_argcheck(L, upto >= 1 && upto <= NMIGRATIONS, 2, "schema out of range");
-    }
+    lua_Integer schema = 0;
+    int latest = 1;
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "schema") != LUA_TNIL) schema = luaL_checkinteger(L, -1), latest = 0;
     lua_settop(L, 1);
-    store *s = lua_newuserdatauv(L, sizeof *s, 0);
+    char err[1024];
+    const sqlset *sql = sql_get(L, err, sizeof err); /* stack: path, sql */
+    if (!sql) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    if (latest) schema = sql->nmigrations;
+    luaL_argcheck(L, schema >= 1 && schema <= sql->nmigrations, 2, "schema out of range");
+    store *s = lua_newuserdatauv(L, sizeof *s, 1);
     memset(s, 0, sizeof *s);
     luaL_setmetatable(L, DB_MT);
-    char err[512];
-    if (store_init(s, path, upto, err, sizeof err)) {
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 1); /* the db keeps the SQL alive */
+    s->sql = sql;
+    if (store_init(s, path, (int)schema, err, sizeof err)) {
         store_close(s);
         lua_pushnil(L);
         lua_pushstring(L, err);
@@ -585,13 +568,13 @@ static int l_open(lua_State *L)
 int store_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {{"open", l_open}, {NULL, NULL}};
+    if (luaL_newmetatable(L, SQL_MT)) {
+        lua_pushcfunction(L, l_sql_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, DB_MT)) {
-        lua_newtable(L);
-        for (int i = 0; i < NOPS; i++) {
-            lua_pushinteger(L, i);
-            lua_pushcclosure(L, l_op, 1);
-            lua_setfield(L, -2, ops[i].name);
-        }
+        lua_newtable(L); /* the methods; the ops join them at the first store.open (sql_get) */
         lua_pushcfunction(L, l_transaction);
         lua_setfield(L, -2, "transaction");
         lua_pushcfunction(L, l_schema_version);

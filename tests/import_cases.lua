@@ -257,7 +257,7 @@ cart "c2" { connector = %q, url = %q, %s batch_size = 100, order_prefix = "B-", 
   assert(sim:change_order(victim.id, { fields = { cartwright_test_break = true } }))
   st = assert(import(envb))
   local vrow = envb.db:order_get{ cart = "c1", external_id = a.id(victim.doc) }
-  T.ok(vrow ~= nil, a.cart .. ": unreadable order still stored")
+  T.ok(type(vrow) == "table", a.cart .. ": unreadable order still stored")
   T.eq(vrow and vrow.hold_rule, "normalize", a.cart .. ": held by normalize")
   T.match(vrow and vrow.hold_reason, "cannot normalize: unreadable test order", a.cart .. ": with the reason")
   local vev = vrow and assert(envb.db:order_events{ order_id = vrow.id }) or {}

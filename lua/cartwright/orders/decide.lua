@@ -199,8 +199,7 @@ function M.apply(db, action)
   if action.skip then return nil end
   local id, outcome
   if action.insert then
-    local res, last = assert(db:order_insert(action.insert))
-    id, outcome = type(res) == "table" and res.id or last, "imported"
+    id, outcome = assert(db:order_insert(action.insert)).id, "imported"
     if action.customer then assert(db:customer_seen(action.customer)) end
   elseif action.update then
     id, outcome = action.update.id, "updated"
