@@ -32,6 +32,7 @@ typedef struct {
     const sqlset *sql;     /* the process's SQL, kept alive by the db's user value */
     sqlite3_stmt **stmts;  /* one per op of sql: prepared at open, or on first use (old schema) */
     int *now_param;        /* per op: the index of its :now parameter, 0 when it has none */
+    unsigned char **param_flags; /* per op, per parameter (from 1): PARAM_* (made with its names) */
     int nops;
     sqlite3_stmt *begin, *commit, *rollback;
     int in_tx, migrated;
@@ -158,6 +159,8 @@ static void store_close(store *s)
     for (int i = 0; i < s->nops && s->stmts; i++) sqlite3_finalize(s->stmts[i]);
     free(s->stmts);
     free(s->now_param);
+    for (int i = 0; i < s->nops && s->param_flags; i++) free(s->param_flags[i]);
+    free(s->param_flags);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
@@ -228,7 +231,8 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
     s->path = strdup(path);
     s->nops = s->sql->nops;
     if (!(s->stmts = calloc((size_t)s->nops, sizeof *s->stmts)) ||
-        !(s->now_param = calloc((size_t)s->nops, sizeof *s->now_param))) {
+        !(s->now_param = calloc((size_t)s->nops, sizeof *s->now_param)) ||
+        !(s->param_flags = calloc((size_t)s->nops, sizeof *s->param_flags))) {
         snprintf(err, errlen, "cannot open database %s: out of memory", path);
         return -1;
     }
@@ -299,15 +303,60 @@ static int bind_message(sqlite3_stmt *st, int i, const char *v, size_t len)
     return sqlite3_bind_text(st, i, clean, (int)n, free) == SQLITE_OK ? 0 : -1;
 }
 
-/* Binds :name parameters from the table at index t (missing = NULL). Strings are bound
- * without a copy: they stay alive in the table until the statement is reset. */
-static void bind_params(lua_State *L, sqlite3_stmt *st, int t)
+enum { PARAM_MESSAGE = 1, PARAM_STORE = 2 };
+
+/* The names of op idx's parameters (without ':') and result columns as Lua strings, made once
+ * per op and kept in the db's user value 2 (names[2*idx+1] params, names[2*idx+2] columns):
+ * binding a parameter or naming a column then looks a table up by an interned string instead
+ * of hashing a C string each time (the import binds ~50 parameters per order). Pushes the two
+ * tables (stack: +2). */
+static void push_names(lua_State *L, store *s, int db, int idx, sqlite3_stmt *st)
 {
-    int n = sqlite3_bind_parameter_count(st);
+    luaL_checkstack(L, 6, "store");
+    lua_getiuservalue(L, db, 2);
+    if (lua_rawgeti(L, -1, 2 * idx + 1) == LUA_TTABLE) {
+        lua_rawgeti(L, -2, 2 * idx + 2);
+        lua_remove(L, -3);
+        return;
+    }
+    lua_pop(L, 1);
+    int n = sqlite3_bind_parameter_count(st), ncols = sqlite3_column_count(st);
+    unsigned char *flags = calloc((size_t)n + 1, 1);
+    if (!flags) luaL_error(L, "store: out of memory");
+    free(s->param_flags[idx]);
+    s->param_flags[idx] = flags;
+    lua_createtable(L, n, 0);
     for (int i = 1; i <= n; i++) {
         const char *name = sqlite3_bind_parameter_name(st, i);
-        int type = (t && name) ? lua_getfield(L, t, name + 1) : (lua_pushnil(L), LUA_TNIL);
-        if (type == LUA_TSTRING && is_message_param(name)) {
+        if (name) lua_pushstring(L, name + 1); else lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, i);
+        if (name && is_message_param(name)) flags[i] |= PARAM_MESSAGE;
+        if (i == s->now_param[idx]) flags[i] |= PARAM_STORE;
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -3, 2 * idx + 1);
+    lua_createtable(L, ncols, 0);
+    for (int i = 0; i < ncols; i++) {
+        lua_pushstring(L, sqlite3_column_name(st, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, -4, 2 * idx + 2);
+    lua_remove(L, -3); /* stack: params, cols */
+}
+
+/* Binds op idx's parameters from the table at index t (missing = NULL), by the names at
+ * index names. Strings are bound without a copy: they stay alive in the table until the
+ * statement is reset. */
+static void bind_params(lua_State *L, store *s, int idx, sqlite3_stmt *st, int t, int names)
+{
+    int n = sqlite3_bind_parameter_count(st);
+    const unsigned char *flags = s->param_flags[idx];
+    for (int i = 1; i <= n; i++) {
+        int type = LUA_TNIL;
+        if (flags[i] & PARAM_STORE) continue;
+        if (t && lua_rawgeti(L, names, i) == LUA_TSTRING) type = lua_rawget(L, t);
+        if (type == LUA_TSTRING && (flags[i] & PARAM_MESSAGE)) {
             size_t len;
             const char *v = lua_tolstring(L, -1, &len);
             if (bind_message(st, i, v, len)) luaL_error(L, "store: out of memory");
@@ -324,11 +373,12 @@ static void bind_params(lua_State *L, sqlite3_stmt *st, int t)
         } else {
             sqlite3_bind_null(st, i);
         }
-        lua_pop(L, 1);
+        if (t) lua_pop(L, 1);
     }
 }
 
-static void push_row(lua_State *L, sqlite3_stmt *st)
+/* Pushes the current row as a table, its fields named by the column names at index cols. */
+static void push_row(lua_State *L, sqlite3_stmt *st, int cols)
 {
     int n = sqlite3_column_count(st);
     lua_createtable(L, 0, n);
@@ -340,13 +390,12 @@ static void push_row(lua_State *L, sqlite3_stmt *st)
         default:
             lua_pushlstring(L, (const char *)sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
         }
-        lua_setfield(L, -2, sqlite3_column_name(st, i));
+        lua_rawgeti(L, cols, i + 1);
+        lua_insert(L, -2);
+        lua_rawset(L, -3);
     }
 }
 
-/* Runs op idx once with the parameters of the table at t (0: none). Returns 0 with the rows
- * counted in *nrow (ONE: the first row pushed; ALL: a table of them pushed; EXEC: nothing
- * pushed), or -1 with nil, err pushed. */
 static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
 {
     const sqlop *op = &s->sql->ops[idx];
@@ -358,23 +407,29 @@ static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
         return -1;
     }
     sqlite3_stmt *st = s->stmts[idx];
-    bind_params(L, st, t);
+    push_names(L, s, 1, idx, st); /* stack: ..., params, cols */
+    int names = lua_gettop(L) - 1, cols = names + 1;
+    bind_params(L, s, idx, st, t, names);
     if (s->now_param[idx]) /* the store's own parameter: never taken from the table */
         sqlite3_bind_text(st, s->now_param[idx], store_now(s, buf), -1, SQLITE_TRANSIENT);
     int rc;
     *nrow = 0;
     if (op->kind == SQLOP_ALL) lua_newtable(L);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (op->kind == SQLOP_ONE && *nrow == 0) push_row(L, st);
+        if (op->kind == SQLOP_ONE && *nrow == 0) push_row(L, st, cols);
         if (op->kind == SQLOP_ALL) {
-            push_row(L, st);
+            push_row(L, st, cols);
             lua_rawseti(L, -2, *nrow + 1);
         }
         (*nrow)++;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    /* the result (a row or the rows' table), if any, above the names: take the names out */
+    lua_remove(L, names);
+    lua_remove(L, names);
     if (rc != SQLITE_DONE) {
+        if (lua_gettop(L) >= names) lua_settop(L, names - 1);
         lua_pushnil(L);
         lua_pushfstring(L, "store %s: %s", op->name, store_error(s, buf, sizeof buf));
         return -1;
@@ -550,11 +605,13 @@ static int l_open(lua_State *L)
     }
     if (latest) schema = sql->nmigrations;
     luaL_argcheck(L, schema >= 1 && schema <= sql->nmigrations, 2, "schema out of range");
-    store *s = lua_newuserdatauv(L, sizeof *s, 1);
+    store *s = lua_newuserdatauv(L, sizeof *s, 2);
     memset(s, 0, sizeof *s);
     luaL_setmetatable(L, DB_MT);
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, 1); /* the db keeps the SQL alive */
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 2); /* each op's parameter and column names, made on first use */
     s->sql = sql;
     if (store_init(s, path, (int)schema, err, sizeof err)) {
         store_close(s);

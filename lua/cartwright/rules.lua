@@ -76,7 +76,8 @@ end
 -- that left it); without, the caller checks once at the end (the cheap common path).
 local current
 local function chain(list, order, ctx, each)
-  local id, cart = rawget(order, "external_id"), rawget(order, "cart")
+  -- (plain reads: a metatable a rule set is found by rules.run's check, and the order replaced)
+  local id, cart = order.external_id, order.cart
   for i, rule in ipairs(list) do
     current = i
     local verdict, reason = rule.apply(order, ctx)
@@ -87,7 +88,7 @@ local function chain(list, order, ctx, each)
           .. (why:sub(1, 1) == "." and "order" .. why or why), "dirty"
       end
     end
-    if rawget(order, "external_id") ~= id or rawget(order, "cart") ~= cart then
+    if order.external_id ~= id or order.cart ~= cart then
       local was = rawget(order, "external_id")
       rawset(order, "external_id", id)
       rawset(order, "cart", cart)

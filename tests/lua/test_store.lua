@@ -70,20 +70,25 @@ T.eq(select("#", db:order_get{ cart = "a", external_id = "none" }), 1, "one: no 
 local none = db:orders_list{ cart = "nobody" }
 T.ok(type(none) == "table" and next(none) == nil, "all: no rows is an empty table")
 local bad, berr = db:order_insert{ cart = "a", external_id = "no-doc", raw = "{}" }
-T.eq(bad, nil, "one: a failing statement is nil")
-T.eq(berr, "store order_insert: NOT NULL constraint failed: orders.doc", "one: with the op and SQLite's message")
+T.eq(bad, nil, "exec: a failing statement is nil")
+T.eq(berr, "store order_insert: NOT NULL constraint failed: orders.doc", "exec: with the op and SQLite's message")
 
--- ids come back from the statement (RETURNING), not from the connection's last insert
+-- ids come back from an operation (order_id, by the order's identity), never from the
+-- connection's last insert
 assert(db:order_event{ order_id = 999, kind = "unrelated" }) -- an insert into another table
-local first = assert(db:order_insert{ cart = "a", external_id = "1", doc = "{}", raw = "{}" })
+T.eq(db:order_insert{ cart = "a", external_id = "1", doc = "{}", raw = "{}" }, 1, "exec: an insert changes one row")
+local first = assert(db:order_id{ cart = "a", external_id = "1" })
 local keys = {}
 for k in pairs(first) do keys[#keys + 1] = k end
-T.eq(table.concat(keys, ","), "id", "insert: { id = N } and nothing else")
-T.eq(first.id, db:order_get{ cart = "a", external_id = "1" }.id, "insert: the id is the new order's")
+T.eq(table.concat(keys, ","), "id", "order_id: { id = N } and nothing else")
+T.eq(first.id, db:order_get{ cart = "a", external_id = "1" }.id, "order_id: the id is the new order's")
+T.eq(db:order_id{ cart = "a", external_id = "nope" }, false, "order_id: no such order is false")
 local oid, second
 r = assert(db:transaction(function()
   assert(db:order_event{ order_id = 999, kind = "unrelated" })
-  second = assert(db:order_insert{ cart = "a", external_id = "2", doc = "{}", raw = "{}" })
+  assert(db:order_insert{ cart = "a", external_id = "2", doc = "{}", raw = "{}" })
+  assert(db:order_event{ order_id = 999, kind = "another" })
+  second = assert(db:order_id{ cart = "a", external_id = "2" })
   assert(db:order_event{ order_id = second.id, kind = "imported" })
   return second.id
 end))
@@ -95,7 +100,8 @@ oid = first.id
 
 -- :now is the store's own parameter, the transaction's time (what cw_now() returns)
 local third = assert(db:transaction(function()
-  local o = assert(db:order_insert{ cart = "a", external_id = "3", doc = "{}", raw = "{}", now = "1999-01-01" })
+  assert(db:order_insert{ cart = "a", external_id = "3", doc = "{}", raw = "{}", now = "1999-01-01" })
+  local o = assert(db:order_id{ cart = "a", external_id = "3" })
   assert(db:order_event{ order_id = o.id, kind = "imported" })
   return o
 end))
@@ -103,8 +109,8 @@ local row3, ev3 = db:order_by_id{ id = third.id }, assert(db:order_events{ order
 T.match(row3.imported_at, "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d%d%dZ$", ":now: an ISO 8601 UTC time")
 T.ok(row3.imported_at == ev3[1].at and row3.changed_at == ev3[1].at, ":now: the transaction's time, as cw_now()", ev3[1].at)
 
--- the insert keeps no statement journal: SQLite keeps one for a RETURNING statement that may
--- abort, and with 64 KiB pages it spills to a temporary file on every insert
+-- the insert keeps no statement journal (SQLite keeps one for a statement that may abort with a
+-- trigger, RETURNING included; with 64 KiB pages it spilled to a temporary file on every insert)
 local function wchar() return tonumber(T.slurp("/proc/self/io"):match("wchar: (%d+)")) end
 local w0
 assert(db:transaction(function()
@@ -185,7 +191,8 @@ if sqlite_cli then
     and held.folder == "new", "a held order gets its hold kind; folder new")
   local plain = d2:order_get{ cart = "a", external_id = "x" }
   T.ok(plain and plain.id == 7 and plain.hold_kind == nil and plain.folder == "new", "an order not held: no hold kind")
-  T.eq(d2:order_insert{ cart = "a", external_id = "z", doc = "{}", raw = "{}" }.id, 9, "ids go on after the old ones")
+  assert(d2:order_insert{ cart = "a", external_id = "z", doc = "{}", raw = "{}" })
+  T.eq(d2:order_id{ cart = "a", external_id = "z" }.id, 9, "ids go on after the old ones")
   d2:close()
   local p = io.popen("sqlite3 " .. old .. [[ "SELECT group_concat(order_id || ':' || line_no || ':' || sku || ':' || quantity, ' ') FROM order_lines;
     SELECT count(*) FROM pragma_table_info('orders') WHERE name = 'raw_hash';"]])

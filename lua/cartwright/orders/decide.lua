@@ -199,7 +199,9 @@ function M.apply(db, action)
   if action.skip then return nil end
   local id, outcome
   if action.insert then
-    id, outcome = assert(db:order_insert(action.insert)).id, "imported"
+    local row = action.insert
+    assert(db:order_insert(row))
+    id, outcome = assert(db:order_id{ cart = row.cart, external_id = row.external_id }).id, "imported"
     if action.customer then assert(db:customer_seen(action.customer)) end
   elseif action.update then
     id, outcome = action.update.id, "updated"
@@ -221,8 +223,14 @@ function M.apply(db, action)
     for i, t in ipairs(action.tags) do rows[i] = { order_id = id, tag = t } end
     assert(db:order_tag_add(rows))
   end
-  for _, e in ipairs(action.events or {}) do e.order_id = id end
-  if action.events and action.events[1] then assert(db:order_event(action.events)) end
+  local events = action.events
+  if events and events[2] then
+    for _, e in ipairs(events) do e.order_id = id end
+    assert(db:order_event(events))
+  elseif events and events[1] then
+    events[1].order_id = id
+    assert(db:order_event(events[1]))
+  end
   return outcome, id
 end
 
