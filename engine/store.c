@@ -438,8 +438,8 @@ static int run_op(lua_State *L, store *s, int idx, int t, int *nrow)
 }
 
 /* db:<op>(params) -> row | false (one), {rows} (all), changes (exec); nil, err on failure.
- * `false` is "no row", never an error. An insert that makes an id is a `one` op with
- * RETURNING id: -> { id = N }. An exec op given a list of parameter tables runs once per
+ * `false` is "no row", never an error (a new row's id: a `one` op by its identity, such as
+ * order_id). An exec op given a list of parameter tables runs once per
  * element, in order, and returns the total of changes (the lines of an order, say). */
 static int l_op(lua_State *L)
 {
