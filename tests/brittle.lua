@@ -1,9 +1,27 @@
--- A test connector: the real one for `family`, except that normalize fails on any order the
+-- Test connectors: the real one of `family`, except that normalize fails on any order the
 -- simulator marked with cartwright_test_break — an order the connector cannot read. The mark
 -- is looked for in the raw bytes, since connectors may decode only the fields they use.
-return function(family)
-  local base = require("connectors." .. family)
-  local c = setmetatable({}, { __index = base })
+-- The package tests/connectors/brittle_<family>/ is init.lua = M.package(family) and
+-- orders.lua = M.orders(family).
+local M = {}
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+--- The family's declarations under the name brittle_<family>.
+function M.package(family)
+  local p = copy(require("connectors." .. family))
+  p.name = "brittle_" .. family
+  return p
+end
+
+--- The family's orders hooks, with a normalize that fails on marked orders.
+function M.orders(family)
+  local base = require("connectors." .. family .. ".orders")
+  local c = copy(base)
   local broken = setmetatable({}, { __mode = "k" })
   function c.fetch_orders(ctx, q, on_page)
     return base.fetch_orders(ctx, q, function(raws, docs)
@@ -19,3 +37,5 @@ return function(family)
   end
   return c
 end
+
+return M

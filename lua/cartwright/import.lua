@@ -9,6 +9,7 @@ local rules = require "cartwright.rules"
 local sandbox = require "cartwright.sandbox"
 local context = require "cartwright.ctx"
 local time = require "cartwright.time"
+local model = require "cartwright.orders.model"
 
 local M = {}
 
@@ -84,10 +85,13 @@ function Run:decode(raw)
   return jraw.decode(raw, self.conn.order_shape)
 end
 
--- The connector's normalize under a budget: order | nil, err.
+-- The connector's normalize under a budget, its order checked against the model: order |
+-- nil, err (err starts with "[normalize] " when the order is not a valid one).
 function Run:normalize(doc)
   local ok, order, nerr = task.limited_call(NORMALIZE_LIMITS, self.conn.normalize, self.ctx, doc)
   if not ok or type(order) ~= "table" then return nil, tostring(ok and nerr or order) end
+  local valid, why = model.check(order)
+  if not valid then return nil, "[normalize] " .. why end
   order.external_id = tostring(order.external_id)
   order.number = tostring(order.number or order.external_id)
   return order
@@ -97,7 +101,7 @@ end
 function Run:process(doc, raw)
   local order, nerr = self:normalize(doc)
   if not order then
-    local reason = "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
+    local reason = nerr:find("^%[normalize%] ") and nerr or "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
     return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, hold = { rule = "normalize", reason = reason } }
   end
   local function fresh() return self:normalize(doc) end

@@ -39,7 +39,14 @@ function M.run(opts, args, cli)
       cli.err("config error: %s", conn)
       return 2
     end
-    if cart.active or not opts.all then list[#list + 1] = { cart, conn } end
+    if cart.active or not opts.all then
+      local resolved, rerr = carts.resolve(cart, conn) -- only the carts this run talks to
+      if not resolved then
+        cli.err("config error: %s", rerr)
+        return 2
+      end
+      list[#list + 1] = { resolved, conn }
+    end
     -- a rule file that does not load is a config error, found before anything is downloaded
     local ok, rerr = rules.load_list(cart.rules, cfg.rules_dir)
     if not ok then

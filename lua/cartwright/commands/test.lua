@@ -24,7 +24,7 @@ function M.run(opts, args, cli)
   end
   local cfg, code = cli.load_config(opts)
   if not cfg then return code end
-  local cart, conn = carts.load(cfg, args[1])
+  local cart, conn = carts.connect(cfg, args[1])
   if not cart then
     cli.err("config error: %s", conn)
     return 2
