@@ -76,6 +76,7 @@ void modules_register(lua_State *L)
     preload(L, "cartwright.store", store_open);
     preload(L, "cartwright.text", text_open);
     preload(L, "cartwright.plain", plain_open);
+    preload(L, "cartwright.shape", shape_open);
     preload(L, "cjson", luaopen_cjson);
     preload(L, "cjson.safe", luaopen_cjson_safe);
 

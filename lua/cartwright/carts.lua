@@ -59,9 +59,9 @@ M.common = {
     description = "the rules run on each order, in this order. Setting it replaces the whole list. See"
       .. " [rules.md](rules.md)." },
   rate_limit = { type = "table", default_text = PER_CONNECTOR, example = "{ capacity = 40, per_second = 2 }",
-    description = "the cart's token bucket, shared by every job of the cart in the process: at most"
-      .. " `capacity` requests at once, then `per_second` more each second. No other keys; anything else"
-      .. " is a config error (below)",
+    description = "`{ capacity = N, per_second = R }`: the cart's token bucket, shared by every job of the"
+      .. " cart in the process: at most `N` requests at once, then `R` more each second. Another key or"
+      .. " value is a config error (below)",
     fields = {
       capacity = { type = "number", required = true, check = function(v) return schema.check_finite(v, 1) end,
         description = "requests at once, at least 1" },
