@@ -128,7 +128,9 @@ static int compile_record(lua_State *L, compiled *c, int spec, int keys, int dep
 {
     if (depth > MAX_DEPTH) luaL_error(L, "shape.compile: nested too deep");
     luaL_checkstack(L, 4, "shape.compile");
-    int n = (int)lua_rawlen(L, spec) / 2;
+    lua_Unsigned len = lua_rawlen(L, spec);
+    if (len % 2) luaL_error(L, "shape.compile: a name without a kind");
+    int n = (int)(len / 2);
     if (c->nrecords >= MAX_RECORDS || c->nfields + n > MAX_FIELDS) luaL_error(L, "shape.compile: spec too large");
     int r = c->nrecords++;
     c->records[r].first = c->nfields, c->records[r].count = n;

@@ -1,8 +1,11 @@
--- Test connectors: the real one of `family`, except that normalize fails on any order the
--- simulator marked with cartwright_test_break — an order the connector cannot read. The mark
--- is looked for in the raw bytes, since connectors may decode only the fields they use.
--- The package tests/connectors/brittle_<family>/ is init.lua = M.package(family) and
+-- Test connectors, each the real one of `family` with one fault:
+-- brittle_<family>: normalize fails on any order the simulator marked with cartwright_test_break
+-- (an order the connector cannot read; the mark is looked for in the raw bytes, since
+-- connectors may decode only the fields they use): init.lua = M.package(family),
 -- orders.lua = M.orders(family).
+-- text_quantity_<family>: normalize gives the last line of every order whose id ends in 3 its
+-- quantity as text ("2"), which the order model refuses: init.lua = M.package(family,
+-- "text_quantity_"), orders.lua = M.text_quantity(family).
 local M = {}
 
 local function copy(t)
@@ -11,10 +14,10 @@ local function copy(t)
   return c
 end
 
---- The family's declarations under the name brittle_<family>.
-function M.package(family)
+--- The family's declarations under the name <prefix><family> (prefix "brittle_" by default).
+function M.package(family, prefix)
   local p = copy(require("connectors." .. family))
-  p.name = "brittle_" .. family
+  p.name = (prefix or "brittle_") .. family
   return p
 end
 
@@ -34,6 +37,21 @@ function M.orders(family)
   function c.normalize(ctx, doc)
     if broken[doc] then return nil, "unreadable test order" end
     return base.normalize(ctx, doc)
+  end
+  return c
+end
+
+--- The family's orders hooks, with a normalize that writes a quantity as text.
+function M.text_quantity(family)
+  local base = require("connectors." .. family .. ".orders")
+  local c = copy(base)
+  function c.normalize(ctx, doc)
+    local order, err = base.normalize(ctx, doc)
+    if order and order.external_id:sub(-1) == "3" and #order.lines > 0 then
+      local line = order.lines[#order.lines]
+      line.quantity = tostring(line.quantity)
+    end
+    return order, err
   end
   return c
 end

@@ -179,7 +179,8 @@ end
 function M.resolve(cart, conn)
   if cart._resolved then return cart end
   local out, env = {}, {}
-  for k, v in next, cart do
+  for _, k in ipairs(schema.sorted_keys(cart)) do -- in name order: the same variable is named first each time
+    local v = cart[k]
     if k ~= "_valid" then
       local got, used = read_env(v, false)
       if got == nil then return nil, used end

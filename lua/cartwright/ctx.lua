@@ -57,7 +57,7 @@ function M.new(cart, conn)
   return setmetatable({
     cart = cart, connector = conn, log = log,
     origin = origin, origin_error = oerr, unresolved = pending,
-    limiter = limiter.get(cart.name, cart.rate_limit or conn.rate),
+    limiter = limiter.get(cart.name, cart.rate_limit or conn.rate or limiter.DEFAULT_RATE),
     stats = { requests = 0, retries = 0, throttled = 0 },
   }, Ctx)
 end

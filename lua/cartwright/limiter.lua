@@ -26,16 +26,17 @@ M.secs = secs
 local function sane(n) return type(n) == "number" and n == n and n > -math.huge and n < math.huge end
 
 --- The bucket of cart `name`, made on first use from `rate` ({ capacity, per_second }: the
---- cart's rate_limit, else its connector's rate; carts.lua has checked both). A later call
---- with another rate (the config changed) changes the shared bucket's size and refill.
+--- cart's rate_limit, else its connector's rate; carts.lua has checked both; DEFAULT_RATE when
+--- none). A later call with another rate (the config changed) changes the shared bucket's size
+--- and refill; one without a rate leaves it as it is.
 function M.get(name, rate)
-  rate = rate or M.DEFAULT_RATE
   local b = buckets[name]
   if not b then
+    rate = rate or M.DEFAULT_RATE
     b = setmetatable({ name = name, capacity = rate.capacity, rate = rate.per_second, tokens = rate.capacity,
                        at = task.monotonic() }, Bucket)
     buckets[name] = b
-  elseif b.capacity ~= rate.capacity or b.rate ~= rate.per_second then
+  elseif rate and (b.capacity ~= rate.capacity or b.rate ~= rate.per_second) then
     b:refill()
     b.capacity, b.rate = rate.capacity, rate.per_second
     if b.tokens > b.capacity then b.tokens = b.capacity end
