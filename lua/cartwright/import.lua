@@ -92,8 +92,7 @@ function Run:normalize(doc)
   if not ok or type(order) ~= "table" then return nil, tostring(ok and nerr or order) end
   local valid, why = model.check(order)
   if not valid then return nil, "[normalize] " .. why end
-  order.external_id = tostring(order.external_id)
-  order.number = tostring(order.number or order.external_id)
+  order.number = order.number or order.external_id -- both strings now (the model says so)
   return order
 end
 

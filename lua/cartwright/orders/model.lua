@@ -40,7 +40,7 @@ M.SPEC = {
   "custom_fields", TEXT_MAP + REQUIRED,
   "discounts", { LIST + REQUIRED, { "code", TEXT, "amount", MONEY } },
 }
-local compiled = shape.compile(M.SPEC)
+local check = shape.compile(M.SPEC)
 
 ---------------------------------------------------------------- the message of a failure
 
@@ -64,7 +64,7 @@ local function got(v)
   return t
 end
 
--- The message for the value at `path` (from shape.check), which is not `kind`.
+-- The message for the value at `path` (from the compiled check), which is not `kind`.
 local function message(o, path, kind)
   local v, where = o, ""
   for i, k in ipairs(path) do
@@ -99,7 +99,7 @@ end
 --- shipping, lines (each line with its quantity and properties), custom_fields, discounts.
 function M.check(o)
   if type(o) ~= "table" then return nil, "order: expected a table, got " .. got(o) end
-  local ok, path, kind = shape.check(compiled, o)
+  local ok, path, kind = check(o)
   if ok then return true end
   return nil, message(o, path, kind)
 end
