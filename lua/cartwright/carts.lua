@@ -106,14 +106,15 @@ local INTERNAL = { name = true, _where = true, _valid = true, _env = true, _reso
 -- for carts.resolve. Returns c | nil, err.
 local function validate(c, conn, deferred)
   local where = (c._where or "?") .. ": cart \"" .. c.name .. "\": "
-  for key in pairs(c) do
+  for _, key in ipairs(schema.sorted_keys(c)) do
     if not INTERNAL[key] and not M.common[key] and not conn.schema[key] then
       return nil, where .. "unknown setting '" .. tostring(key) .. "'"
     end
   end
   local opts = { deferred = deferred }
   for _, settings in ipairs{ M.common, conn.schema } do
-    for key, spec in pairs(settings) do
+    for _, key in ipairs(schema.sorted_keys(settings)) do -- in name order: the same error first each time
+      local spec = settings[key]
       if c[key] == nil then c[key] = schema.copy(spec.default) end
       if spec.required and c[key] == nil then return nil, where .. key .. " is required" end
       local ok, err = schema.check_value(spec, c[key], key, opts)
