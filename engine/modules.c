@@ -1,5 +1,6 @@
 /* modules: package.preload for the C modules, and a searcher over the engine's home that
- * names chunks relative to it ("@connectors/shopify.lua") so every error shows a short path.
+ * names chunks relative to it ("@connectors/shopify/orders.lua") so every error shows a short
+ * path; the test tree is on the path only for scripts run by developers.
  * Uses rt (for the home directory) and the module openers. */
 #include "modules.h"
 
@@ -11,12 +12,19 @@
 
 int luaopen_cjson_safe(lua_State *L); /* from liblua5.4-cjson, not in its header */
 
-/* Replaces package.searchers[2]: same package.path lookup, but the chunk name drops the
- * home prefix, and only text chunks load. */
+/* Replaces package.searchers[2]. The production path is the engine's library (lua/, which
+ * is package.path) and the connector packages (connectors/, for names "connectors.*"). tests/
+ * (the harness, the simulators, the test connectors) is searched too only for a developer's
+ * script (`cartwright run FILE`, which sets the global `arg` as lua(1) does) and for a command
+ * that asks for it (`cartwright sim` sets package.cartwright_tests), so a merchant's config
+ * cannot name a test connector. Chunk names drop the home prefix; only text chunks load. */
 static const char searcher_src[] =
     "local home, loadfile_short = ...\n"
-    "package.path = table.concat({home..'/lua/?.lua', home..'/lua/?/init.lua', home..'/?.lua',\n"
-    "  home..'/tests/?.lua'}, ';')\n"
+    "local LIB = home..'/lua/?.lua;'..home..'/lua/?/init.lua'\n"
+    "local CONNECTORS = home..'/?.lua;'..home..'/?/init.lua'\n"
+    "local TESTS = home..'/tests/?.lua;'..home..'/tests/?/init.lua'\n"
+    "local function tests_on() return package.cartwright_tests or rawget(_G, 'arg') ~= nil end\n"
+    "package.path = LIB\n"
     "package.cpath = ''\n"
     "package.cartwright_home = home\n"
     "local function short(path)\n"
@@ -24,7 +32,10 @@ static const char searcher_src[] =
     "  return path\n"
     "end\n"
     "package.searchers[2] = function(name)\n"
-    "  local path, err = package.searchpath(name, package.path)\n"
+    "  local where = LIB\n"
+    "  if name:find('^connectors%.[%w_.]+$') then where = CONNECTORS end\n"
+    "  if tests_on() then where = where .. ';' .. TESTS end\n"
+    "  local path, err = package.searchpath(name, where)\n"
     "  if not path then return '\\n\\t' .. err:gsub('^\\n\\t', '') end\n"
     "  local fn, lerr = loadfile_short(path, short(path))\n"
     "  if not fn then error(lerr, 0) end\n"
@@ -65,6 +76,7 @@ void modules_register(lua_State *L)
     preload(L, "cartwright.store", store_open);
     preload(L, "cartwright.text", text_open);
     preload(L, "cartwright.plain", plain_open);
+    preload(L, "cartwright.shape", shape_open);
     preload(L, "cjson", luaopen_cjson);
     preload(L, "cjson.safe", luaopen_cjson_safe);
 

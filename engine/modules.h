@@ -1,5 +1,6 @@
 /* modules: registers the engine's Lua modules in package.preload and installs the searcher
- * that loads lua/, connectors/, rules/ and tests/ files with short chunk names.
+ * that loads lua/ and connectors/ files (and tests/ ones for developers' scripts) with short
+ * chunk names.
  * Uses every lua_api_*.c opener. */
 #ifndef CW_MODULES_H
 #define CW_MODULES_H
@@ -16,6 +17,7 @@ int logmod_open(lua_State *L);  /* cartwright.log     lua_api_log.c */
 int store_open(lua_State *L);   /* cartwright.store   store.c */
 int text_open(lua_State *L);    /* cartwright.text    lua_api_text.c */
 int plain_open(lua_State *L);   /* cartwright.plain   lua_api_plain.c */
+int shape_open(lua_State *L);   /* cartwright.shape   lua_api_shape.c */
 
 /* Replaces string.find/match/gmatch/gsub with the engine's budgeted ones (lua_api_string.c);
  * call after luaL_openlibs, before any other Lua code runs. */

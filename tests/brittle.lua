@@ -1,9 +1,30 @@
--- A test connector: the real one for `family`, except that normalize fails on any order the
--- simulator marked with cartwright_test_break — an order the connector cannot read. The mark
--- is looked for in the raw bytes, since connectors may decode only the fields they use.
-return function(family)
-  local base = require("connectors." .. family)
-  local c = setmetatable({}, { __index = base })
+-- Test connectors, each the real one of `family` with one fault:
+-- brittle_<family>: normalize fails on any order the simulator marked with cartwright_test_break
+-- (an order the connector cannot read; the mark is looked for in the raw bytes, since
+-- connectors may decode only the fields they use): init.lua = M.package(family),
+-- orders.lua = M.orders(family).
+-- text_quantity_<family>: normalize gives the last line of every order whose id ends in 3 its
+-- quantity as text ("2"), which the order model refuses: init.lua = M.package(family,
+-- "text_quantity_"), orders.lua = M.text_quantity(family).
+local M = {}
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+--- The family's declarations under the name <prefix><family> (prefix "brittle_" by default).
+function M.package(family, prefix)
+  local p = copy(require("connectors." .. family))
+  p.name = (prefix or "brittle_") .. family
+  return p
+end
+
+--- The family's orders hooks, with a normalize that fails on marked orders.
+function M.orders(family)
+  local base = require("connectors." .. family .. ".orders")
+  local c = copy(base)
   local broken = setmetatable({}, { __mode = "k" })
   function c.fetch_orders(ctx, q, on_page)
     return base.fetch_orders(ctx, q, function(raws, docs)
@@ -19,3 +40,20 @@ return function(family)
   end
   return c
 end
+
+--- The family's orders hooks, with a normalize that writes a quantity as text.
+function M.text_quantity(family)
+  local base = require("connectors." .. family .. ".orders")
+  local c = copy(base)
+  function c.normalize(ctx, doc)
+    local order, err = base.normalize(ctx, doc)
+    if order and order.external_id:sub(-1) == "3" and #order.lines > 0 then
+      local line = order.lines[#order.lines]
+      line.quantity = tostring(line.quantity)
+    end
+    return order, err
+  end
+  return c
+end
+
+return M

@@ -33,3 +33,8 @@ add_test(NAME reliability_kill9
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(reliability_kill9 PROPERTIES
   ENVIRONMENT "CW_BIN=$<TARGET_FILE:cartwright>;ASAN_OPTIONS=detect_leaks=1" TIMEOUT 300)
+
+# The settings tables of docs/configuration.md are generated from the schemas: this fails when
+# they are out of date (tests/tools/settings_doc.lua writes them).
+add_test(NAME settings_doc COMMAND cartwright run ${CMAKE_SOURCE_DIR}/tests/tools/settings_doc.lua --check
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

@@ -1,38 +1,17 @@
--- Carts: validates each `cart "name" { ... }` of the config against the engine's settings and
--- its connector's schema, and loads connectors. Every error names the cart and the config line.
+-- Carts: validates each `cart "name" { ... }` of the config against the settings every cart has
+-- (M.common, a schema) and its connector's schema, loads connector packages, and resolves the
+-- settings read with `env "NAME"` for the commands that talk to a cart. Every error names the
+-- config's file and line and the cart.
 local store = require "cartwright.store"
 local log = require "cartwright.log"
 local time = require "cartwright.time"
+local schema = require "cartwright.schema"
+local connector = require "cartwright.connector"
 
 local M = {}
 
--- Checks a setting's value beyond its type: ok | nil, "why". Each is small and says what it
--- wants, so a config error reads "cart "acme" (cw.lua:3): batch_size must be an integer from 1".
-local function finite(v) return v == v and v ~= math.huge and v ~= -math.huge end
-
-function M.number_between(lo, hi, integer)
-  return function(v)
-    if not finite(v) or v < lo or (hi and v > hi) or (integer and math.type(v) ~= "integer" and v ~= math.floor(v)) then
-      return nil, "must be " .. (integer and "an integer" or "a number") .. " from " .. lo .. (hi and (" to " .. hi) or "")
-    end
-    return true
-  end
-end
-
-function M.list_of_strings(v)
-  local n = #v
-  for k, x in pairs(v) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return nil, "must be a list { \"a\", \"b\" }" end
-    if type(x) ~= "string" or x == "" then return nil, "must list non-empty strings" end
-  end
-  if n == 0 then return nil, "must not be empty" end
-  return true
-end
-
-local function text(v)
-  if v:find("[%z\1-\31\127]") then return nil, "must not hold control characters" end
-  return true
-end
+-- The checks of cartwright.schema, also here for the code that knew them here.
+M.number_between, M.check_finite = schema.number_between, schema.check_finite
 
 local function date(v)
   if not v:match("^%d%d%d%d%-%d%d%-%d%d$") or not time.iso_utc(v) then
@@ -41,110 +20,106 @@ local function date(v)
   return true
 end
 
--- Settings every cart has, whatever its connector (the connector's schema adds its own).
-M.common = {
-  connector = { type = "string", required = true, description = "shopify | bigcommerce | woocommerce" },
-  active = { type = "boolean", default = true, description = "false: configured but never synced" },
-  download_statuses = { type = "table", check = M.list_of_strings,
-    description = "cart statuses to download; connector default when unset" },
-  earliest_order_date = { type = "string", check = date,
-    description = "YYYY-MM-DD: never import older orders; the first backfill starts here" },
-  order_prefix = { type = "string", default = "", check = text,
-    description = "prefix for order numbers, so carts never collide" },
-  folder = { type = "string", default = "new", check = text,
-    description = "the folder new orders go to (a rule may set order.folder)" },
-  batch_size = { type = "number", default = 50, check = M.number_between(1, nil, true),
-    description = "orders per page, capped at the API maximum" },
-  after_import_status = { type = "string", check = text,
-    description = "status to set at the cart after import (never a download status)" },
-  rules = { type = "table", check = M.list_of_strings, description = "rule files from rules/, in order" },
-  rate_limit = { type = "table", check = function(v) return M.check_rate_limit(v) end,
-    description = "{ capacity = N, per_second = R }: override the connector's bucket" },
-  overlap_minutes = { type = "number", default = 5, check = M.number_between(0, 10080),
-    description = "re-read this much before the watermark" },
-  max_attempts = { type = "number", default = 6, check = M.number_between(1, 100, true),
-    description = "tries per request on 429, 5xx and timeouts" },
-  timeout = { type = "number", default = 30, check = M.number_between(0.001, 3600),
-    description = "seconds per request" },
-  retry_base_seconds = { type = "number", default = 0.5, check = M.number_between(0.001, 3600),
-    description = "first retry waits up to this; doubles each try" },
-  retry_max_seconds = { type = "number", default = 30, check = function(v) return M.check_finite(v, 0) end,
-    description = "longest wait between two tries, and for the rate limit; a longer wait the cart asks for is cut to it" },
-  max_pages = { type = "number", default = 10000, check = function(v) return M.check_finite(v, 1) end,
-    description = "pages of one listing per import run; more fails the run" },
-}
-
---- A finite number >= min | nil, err.
-function M.check_finite(v, min)
-  if v ~= v or v == math.huge or v == -math.huge then return nil, "must be a finite number, not " .. tostring(v) end
-  if v < min then return nil, "must be at least " .. min .. ", not " .. tostring(v) end
-  return true
-end
-
---- rate_limit = { capacity = N >= 1, per_second = R > 0 }, both finite, nothing else.
-function M.check_rate_limit(v)
-  for k in pairs(v) do
-    if k ~= "capacity" and k ~= "per_second" then
-      return nil, "has an unknown key '" .. tostring(k) .. "' (only capacity and per_second)"
-    end
-  end
-  local c, r = v.capacity, v.per_second
-  if type(c) ~= "number" or type(r) ~= "number" then
-    return nil, "needs capacity and per_second, both numbers: { capacity = 40, per_second = 2 }"
-  end
-  local ok, err = M.check_finite(c, 1)
-  if not ok then return nil, "capacity " .. err end
-  ok, err = M.check_finite(r, 0)
-  if not ok or r == 0 then return nil, "per_second " .. (err or "must be more than 0") end
+local function more_than_zero(v)
+  local ok, err = schema.check_finite(v, 0)
+  if not ok then return nil, err end
+  if v == 0 then return nil, "must be more than 0" end
   return true
 end
 
 M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }
 
+local PER_CONNECTOR = "per connector, below"
+
+-- Settings every cart has, whatever its connector (the connector's schema adds its own). The
+-- settings table of docs/configuration.md is generated from it (tests/tools/settings_doc.lua).
+M.common = {
+  connector = { type = "string", required = true,
+    description = "the connector: `\"shopify\"`, `\"bigcommerce\"` or `\"woocommerce\"`" },
+  active = { type = "boolean", default = true,
+    description = "`false`: kept in the config but skipped by `import --all` (`import NAME` still runs it)" },
+  download_statuses = { type = "table", items = { type = "string" }, default_text = PER_CONNECTOR,
+    description = "the cart statuses of the orders to download, e.g. `{ \"open\" }`. A new order in another"
+      .. " status is skipped. An order already stored is always updated, whatever its new status, so a"
+      .. " cancellation still arrives." },
+  earliest_order_date = { type = "string", check = date,
+    description = "`\"YYYY-MM-DD\"`, a real date: new orders created before it are skipped, and the first"
+      .. " import starts there (otherwise it starts at 2000-01-01)" },
+  order_prefix = { type = "string", default = "", check = schema.text,
+    description = "put in front of every order number by the `order_prefix` rule (`\"SH-\"` makes `1042`"
+      .. " into `SH-1042`), so numbers from several carts never collide" },
+  folder = { type = "string", default = "new", check = schema.text,
+    description = "the folder new orders go to; a rule may set `order.folder` (see [rules.md](rules.md))." },
+  batch_size = { type = "number", default = 50, check = schema.number_between(1, nil, true),
+    description = "orders per page, a whole number from 1; lowered to the API's maximum (Shopify 250,"
+      .. " BigCommerce 250, WooCommerce 100)" },
+  after_import_status = { type = "string", check = schema.text,
+    description = "the status to set at the cart after an order is imported. Refused when it is one of"
+      .. " `download_statuses` (see below). This version checks the setting but does not yet change"
+      .. " statuses at the cart." },
+  rules = { type = "table", items = { type = "string" }, default = M.default_rules,
+    description = "the rules run on each order, in this order. Setting it replaces the whole list. See"
+      .. " [rules.md](rules.md)." },
+  rate_limit = { type = "table", default_text = PER_CONNECTOR, example = "{ capacity = 40, per_second = 2 }",
+    description = "`{ capacity = N, per_second = R }`: the cart's token bucket, shared by every job of the"
+      .. " cart in the process: at most `N` requests at once, then `R` more each second. Another key or"
+      .. " value is a config error (below)",
+    fields = {
+      capacity = { type = "number", required = true, check = function(v) return schema.check_finite(v, 1) end,
+        description = "requests at once, at least 1" },
+      per_second = { type = "number", required = true, check = more_than_zero,
+        description = "requests per second after that, more than 0" },
+    } },
+  overlap_minutes = { type = "number", default = 5, check = schema.number_between(0, 10080),
+    description = "each import re-reads this many minutes before where the last one ended (0 to 10080)" },
+  max_attempts = { type = "number", default = 6, check = schema.number_between(1, 100, true),
+    description = "tries per request on HTTP 429, 5xx, timeouts and broken transfers (1 to 100)" },
+  timeout = { type = "number", default = 30, check = schema.number_between(0.001, 3600),
+    description = "seconds per request (up to 3600)" },
+  retry_base_seconds = { type = "number", default = 0.5, check = schema.number_between(0.001, 3600),
+    description = "the first retry waits up to this long; the limit doubles with each try" },
+  retry_max_seconds = { type = "number", default = 30, check = function(v) return schema.check_finite(v, 0) end,
+    description = "the longest Cartwright ever waits at once for this cart: between two tries, for a token"
+      .. " of `rate_limit`, and when the cart asks for a wait (`Retry-After`, BigCommerce's reset time). A"
+      .. " longer wait the cart asks for is cut to it and logged (below). A finite number, 0 or more" },
+  max_pages = { type = "number", default = 10000, check = function(v) return schema.check_finite(v, 1) end,
+    description = "the most pages one listing may have in one import run; a run that needs more fails,"
+      .. " naming this setting. At least 1" },
+}
+assert(schema.check_schema(M.common, "carts.common"))
+
 local loaded = {}
 
---- Loads connectors/<name>.lua once. Returns the connector table | nil, err.
+--- Loads the connector package connectors/<name>/ once (connector.load). Returns the connector
+--- table | nil, err.
 function M.connector(name)
   if loaded[name] then return loaded[name] end
-  if type(name) ~= "string" or not name:match("^[%w_]+$") then return nil, "unknown connector " .. tostring(name) end
-  local ok, conn = pcall(require, "connectors." .. name)
-  if not ok then
-    if tostring(conn):find("module 'connectors%.") then return nil, "unknown connector '" .. name .. "'" end
-    return nil, conn
-  end
-  if type(conn) ~= "table" or type(conn.fetch_orders) ~= "function" or type(conn.normalize) ~= "function" then
-    return nil, "connectors/" .. name .. ".lua does not return a connector (fetch_orders, normalize)"
-  end
+  local conn, err = connector.load(name, M.common)
+  if not conn then return nil, err end
   loaded[name] = conn
   return conn
 end
 
-local function check_type(key, spec, v)
-  if v == nil then return true end
-  if spec.type == "table" and type(v) ~= "table" then return nil, key .. " must be a table" end
-  if spec.type ~= "table" and type(v) ~= spec.type then
-    return nil, key .. " must be a " .. spec.type .. ", not " .. type(v)
-  end
-  if spec.type == "string" and spec.required and v == "" then return nil, key .. " must not be empty" end
-  if spec.check then
-    local ok, why = spec.check(v)
-    if not ok then return nil, key .. " " .. why end
-  end
-  return true
-end
+-- What the engine keeps in a cart's table beside its settings.
+local INTERNAL = { name = true, _where = true, _valid = true, _env = true, _resolved = true }
 
-local function validate(c, conn)
+-- Checks a cart's settings (in place: defaults filled, batch_size clamped, download statuses and
+-- rules defaulted). `deferred`: settings read with env are left unread and their checks wait
+-- for carts.resolve. Returns c | nil, err.
+local function validate(c, conn, deferred)
   local where = (c._where or "?") .. ": cart \"" .. c.name .. "\": "
-  for key in pairs(c) do
-    if key ~= "name" and key ~= "_where" and not M.common[key] and not (conn.schema or {})[key] then
+  for _, key in ipairs(schema.sorted_keys(c)) do
+    if not INTERNAL[key] and not M.common[key] and not conn.schema[key] then
       return nil, where .. "unknown setting '" .. tostring(key) .. "'"
     end
   end
-  for _, schema in ipairs{ M.common, conn.schema or {} } do
-    for key, spec in pairs(schema) do
-      if c[key] == nil then c[key] = spec.default end
+  local opts = { deferred = deferred }
+  for _, settings in ipairs{ M.common, conn.schema } do
+    for _, key in ipairs(schema.sorted_keys(settings)) do -- in name order: the same error first each time
+      local spec = settings[key]
+      if c[key] == nil then c[key] = schema.copy(spec.default) end
       if spec.required and c[key] == nil then return nil, where .. key .. " is required" end
-      local ok, err = check_type(key, spec, c[key])
+      local ok, err = schema.check_value(spec, c[key], key, opts)
       if not ok then return nil, where .. err end
       if spec.secret and type(c[key]) == "string" then
         -- shorter values are not redacted from output (they would hide ordinary words)
@@ -153,7 +128,7 @@ local function validate(c, conn)
       end
     end
   end
-  c.download_statuses = c.download_statuses or conn.default_download_statuses or {}
+  c.download_statuses = c.download_statuses or schema.copy(conn.default_download_statuses) or {}
   for _, s in ipairs(c.download_statuses) do
     if c.after_import_status == s then
       return nil, where .. "after_import_status \"" .. s .. "\" is also a download status: orders set to it"
@@ -163,32 +138,77 @@ local function validate(c, conn)
   local page_max = conn.page_max or 250
   c.batch_size = math.tointeger(c.batch_size)
   if c.batch_size > page_max then c.batch_size = page_max end
-  c.rules = c.rules or M.default_rules
   return c
 end
 
---- Validates one cart from cfg. Returns cart, connector | nil, err.
+--- Validates one cart from cfg, without reading the environment: a setting read with env stays
+--- a reference { env = "NAME", where = "file:line" } (commands that do not talk to the cart
+--- need no credentials). Returns cart, connector | nil, err.
 function M.load(cfg, name)
   local c = cfg.carts[name]
   if not c then return nil, "no cart named \"" .. tostring(name) .. "\" in " .. (cfg.path or "the config") end
   local conn, err = M.connector(c.connector)
   if not conn then return nil, (c._where or "?") .. ": cart \"" .. name .. "\": " .. err end
   if not c._valid then
-    local ok, verr = validate(c, conn)
+    local ok, verr = validate(c, conn, true)
     if not ok then return nil, verr end
     c._valid = true
   end
   return c, conn
 end
 
---- Makes a validated cart ready to talk to the cart: its credentials resolved. cart | nil, err.
---- (Credentials are resolved when the config is read for now; this is where a command that
---- talks to a cart asks for them.)
-function M.resolve(cart)
-  return cart
+-- A copy of v with every env reference read: value, used_env | nil, err.
+local function read_env(v, used)
+  if schema.is_ref(v) then
+    local val = os.getenv(v.env)
+    if val == nil or val == "" then return nil, (v.where or "?") .. ": environment variable " .. v.env .. " is not set" end
+    log.secret(val)
+    return val, true
+  end
+  if type(v) ~= "table" then return v, used end
+  local out = {}
+  for k, x in next, v do
+    local got, u = read_env(x, false)
+    if got == nil and x ~= nil then return nil, u end
+    out[k], used = got, used or u
+  end
+  return out, used
 end
 
---- Every cart of the config, validated, in file order. Returns list | nil, err.
+--- The cart's settings with those read with env resolved: each variable read (an error naming
+--- the env call's file:line when it is unset or empty), registered as a secret, and the value
+--- checked as if written in the config. Only commands that talk to the cart call this. Returns
+--- a new, fully checked cart table (cart._env lists the settings read with env) | nil, err.
+function M.resolve(cart, conn)
+  if cart._resolved then return cart end
+  local out, env = {}, {}
+  for _, k in ipairs(schema.sorted_keys(cart)) do -- in name order: the same variable is named first each time
+    local v = cart[k]
+    if k ~= "_valid" then
+      local got, used = read_env(v, false)
+      if got == nil then return nil, used end
+      out[k] = got
+      if used then env[k] = true end
+    end
+  end
+  out._env = env
+  local ok, err = validate(out, conn, false)
+  if not ok then return nil, err end
+  out._valid, out._resolved = true, true
+  return out
+end
+
+--- The cart `name` ready to talk to: loaded (M.load) and resolved (M.resolve). Returns cart,
+--- connector | nil, err (a config error: the commands exit 2).
+function M.connect(cfg, name)
+  local c, conn = M.load(cfg, name)
+  if not c then return nil, conn end
+  local r, err = M.resolve(c, conn)
+  if not r then return nil, err end
+  return r, conn
+end
+
+--- Every cart of the config, validated (not resolved), in file order. Returns list | nil, err.
 function M.load_all(cfg)
   local list = {}
   for _, name in ipairs(cfg.cart_order) do
@@ -197,6 +217,12 @@ function M.load_all(cfg)
     list[#list + 1] = c
   end
   return list
+end
+
+--- A setting for display: its value, or "env NAME" for one read with env and not resolved.
+function M.shown(v)
+  if schema.is_ref(v) then return "env " .. v.env end
+  return v
 end
 
 -- The back office's SKUs (catalog = "products.csv": sku,name per line) so that order lines

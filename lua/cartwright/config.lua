@@ -1,9 +1,12 @@
 -- The config file: a Lua file evaluated in a sandbox. It sets `db = "path"`, declares carts
--- with `cart "name" { ... }` and reads secrets with `env "NAME"`. Errors name file:line.
+-- with `cart "name" { ... }` and names secrets with `env "NAME"`: a reference read only by the
+-- commands that talk to the cart (carts.resolve), so the others need no credentials. Errors
+-- name file:line.
 local sandbox = require "cartwright.sandbox"
 local log = require "cartwright.log"
 local task = require "cartwright.task"
 local plain = require "cartwright.plain"
+local schema = require "cartwright.schema"
 
 local M = {}
 
@@ -30,11 +33,13 @@ local function dsl(cfg)
       cfg.cart_order[#cfg.cart_order + 1] = name
     end
   end
+  -- { env = "NAME", where = "cw.lua:3" }: plain data, like every setting; carts.resolve reads it
   local function env(name)
-    local v = os.getenv(name)
-    if v == nil or v == "" then error("environment variable " .. tostring(name) .. " is not set", 2) end
-    log.secret(v)
-    return v
+    if type(name) ~= "string" or name == "" or name:find("[=%z]") then
+      error("env needs the name of an environment variable: env \"ACME_TOKEN\"", 2)
+    end
+    local info = debug.getinfo(2, "Sl")
+    return { env = name, where = info.short_src .. ":" .. info.currentline }
   end
   return { cart = cart, env = env }
 end
@@ -71,6 +76,12 @@ function M.load(path)
   local ok, perr = task.limited_call(M.limits, chunk)
   if not ok then return nil, (tostring(perr):match("^(.-)\nstack traceback:") or tostring(perr)) end
   for k, v in pairs(top) do
+    if schema.is_ref(v.value) then -- every command needs these: read now
+      local value = os.getenv(v.value.env)
+      if value == nil or value == "" then return nil, v.value.where .. ": environment variable " .. v.value.env .. " is not set" end
+      log.secret(value)
+      v.value = value
+    end
     if type(v.value) ~= "string" or v.value == "" or v.value:find("%z") then
       return nil, v.where .. ": " .. k .. " must be a non-empty string (" .. TOP[k] .. ")"
     end

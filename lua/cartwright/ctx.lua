@@ -1,13 +1,17 @@
 -- The context a connector's hooks receive: the cart's settings; ctx:request, which is
--- http.request held to the cart's own origin, under the cart's rate limit (a token bucket
--- shared by every task of the cart) and with retries of 429, 5xx, timeouts and truncated
--- transfers; and ctx:pager, which stops a listing that goes round in circles. Every wait a
--- cart can ask for (Retry-After, its quota headers) is cut to the cart's retry_max_seconds.
+-- http.request held to the cart's own origin, under the cart's rate limiter (one per cart in the
+-- process, shared by every job of the cart: cartwright.limiter, fed by the connector's
+-- observe(res)) and with retries of 429, 5xx, timeouts and truncated transfers; and ctx:pager,
+-- which stops a listing that goes round in circles. Every wait a cart can ask for (Retry-After,
+-- a reset time its connector read) is cut to the cart's retry_max_seconds. No cart is known here
+-- by name: what a cart's headers mean is its connector's business.
 local http = require "cartwright.http"
 local task = require "cartwright.task"
 local log = require "cartwright.log"
 local text = require "cartwright.text"
 local time = require "cartwright.time"
+local limiter = require "cartwright.limiter"
+local schema = require "cartwright.schema"
 
 local Ctx = {}
 Ctx.__index = Ctx
@@ -17,11 +21,7 @@ local M = {}
 M.MAX_PAGES = 10000 -- pages of one listing per run, unless the cart sets max_pages
 M.EMPTY_PAGES_MAX = 5 -- empty pages in a row that still point to a next page
 
--- A number of seconds (or pages) for a message: 0.25, 1000, 99999999, 1e+308
-local function secs(s)
-  if s >= 100 and s < 1e15 then return string.format("%.0f", s) end
-  return string.format("%.6g", s)
-end
+local secs = limiter.secs -- a number of seconds (or pages) for a message
 
 ---------------------------------------------------------------- the cart's origin
 
@@ -37,69 +37,27 @@ function M.origin(cart, conn)
   return origin
 end
 
----------------------------------------------------------------- token bucket
--- `capacity` requests at once, refilled at `per_second`. carts.lua checks a configured
--- rate_limit (capacity >= 1, per_second > 0, both finite).
-local Bucket = {}
-Bucket.__index = Bucket
-
-local function bucket(rate)
-  return setmetatable({ capacity = rate.capacity, rate = rate.per_second, tokens = rate.capacity,
-                        at = task.monotonic() }, Bucket)
-end
-
-function Bucket:refill()
-  local now = task.monotonic()
-  self.tokens = math.min(self.capacity, self.tokens + (now - self.at) * self.rate)
-  self.at = now
-end
-
---- Lowers what is left when the cart says it has less (another app shares the quota); never
---- below 0, so one answer cannot put us in debt for longer than a token takes.
-function Bucket:cap(left)
-  self:refill()
-  if left < 0 then left = 0 end
-  if left < self.tokens then self.tokens = left end
-end
-
---- Takes one token, sleeping until one is there, but never longer than retry_max_seconds in
---- all: after that the request goes anyway (the cart's 429 and Retry-After still hold).
-function Ctx:take_token()
-  local b, max_wait = self.bucket, self:max_wait()
-  b:refill()
-  if b.tokens >= 1 then
-    b.tokens = b.tokens - 1
-    return
-  end
-  local need = (1 - b.tokens) / b.rate
-  if need > max_wait then
-    log.warn("rate limit wait cut to retry_max_seconds", { cart = self.cart.name, asked = secs(need),
-                                                          wait = secs(max_wait) })
-  end
-  local deadline = task.monotonic() + max_wait
-  for _ = 1, 1000 do -- bounded: tasks sharing the bucket may take the token first
-    local left = deadline - task.monotonic()
-    if left <= 0 then break end
-    task.sleep(math.min((1 - b.tokens) / b.rate, left))
-    b:refill()
-    if b.tokens >= 1 then
-      b.tokens = b.tokens - 1
-      return
-    end
-  end
-  b.tokens = 0
-end
-
 ---------------------------------------------------------------- the context
 
---- A context for `cart` (validated settings) using connector `conn`.
+-- The first setting of `cart` still read with env (carts.load leaves them; carts.resolve reads
+-- them), or nil.
+local function unresolved(cart)
+  for k, v in pairs(cart) do
+    if schema.is_ref(v) then return k end
+  end
+  return nil
+end
+
+--- A context for `cart` (validated settings) using connector `conn`. Every context of one cart
+--- name in the process takes its tokens from the same limiter (ctx.limiter).
 function M.new(cart, conn)
-  local rate = cart.rate_limit or conn.rate or { capacity = 10, per_second = 5 }
-  local origin, oerr = M.origin(cart, conn)
+  local origin, oerr
+  local pending = unresolved(cart)
+  if not pending then origin, oerr = M.origin(cart, conn) end
   return setmetatable({
     cart = cart, connector = conn, log = log,
-    origin = origin, origin_error = oerr,
-    bucket = bucket(rate),
+    origin = origin, origin_error = oerr, unresolved = pending,
+    limiter = limiter.get(cart.name, cart.rate_limit or conn.rate or limiter.DEFAULT_RATE),
     stats = { requests = 0, retries = 0, throttled = 0 },
   }, Ctx)
 end
@@ -119,11 +77,10 @@ function Ctx:foreign(url)
   return nil
 end
 
--- Seconds to wait that the cart asked for: Retry-After (seconds or an HTTP date) or
--- BigCommerce's X-Rate-Limit-Time-Reset-Ms. nil when it asked for nothing readable.
-local function asked_wait(res)
-  local h = res.headers
-  local ra = h["retry-after"]
+-- Seconds to wait that the cart asked for: Retry-After (seconds or an HTTP date), else the
+-- reset time its connector read from its quota headers. nil when it asked for nothing readable.
+local function asked_wait(res, quota)
+  local ra = res.headers["retry-after"]
   if ra then
     local s = tonumber(ra)
     if not s then
@@ -132,20 +89,20 @@ local function asked_wait(res)
     end
     if s and s == s then return math.max(0, s) end -- NaN is no answer; a date passed is 0
   end
-  local ms = tonumber((h["x-rate-limit-time-reset-ms"] or ""):match("^%s*(%d+)%s*$"))
-  if ms then return ms / 1000 end
+  local reset = type(quota) == "table" and quota.reset
+  if type(reset) == "number" and reset == reset and reset >= 0 then return reset end
   return nil
 end
 
--- Reads the cart's own view of its quota so we slow down before a 429. Headers that make no
--- sense (more used than the bucket holds, a bucket of 0, not numbers) are ignored.
+--- The cart's own view of its quota, read by the connector's observe(res) hook, so the limiter
+--- slows down before a 429. Returns what the hook read ({ left =, reset = }) | nil.
 function Ctx:observe(res)
-  local h = res.headers
-  local used, size = (h["x-shopify-shop-api-call-limit"] or ""):match("^%s*(%d+)%s*/%s*(%d+)%s*$")
-  used, size = tonumber(used), tonumber(size)
-  if used and size > 0 and used <= size then self.bucket:cap(size - used - 1) end
-  local left = tonumber((h["x-rate-limit-requests-left"] or ""):match("^%s*(%d+)%s*$"))
-  if left then self.bucket:cap(left) end
+  local observe = self.connector.observe
+  if not observe then return nil end
+  local quota = observe(res)
+  if type(quota) ~= "table" then return nil end
+  self.limiter:observe(quota)
+  return quota
 end
 
 local function retryable(res, err)
@@ -157,13 +114,13 @@ local function retryable(res, err)
 end
 
 -- The wait before the next attempt: backoff with full jitter, at least what the cart asked
--- for on a 429/503 (BigCommerce sends its reset time on every answer), at most
--- retry_max_seconds; a longer wait the cart asked for is logged and cut.
-function Ctx:backoff(attempt, res)
+-- for on a 429/503 (some carts send their reset time on every answer: only then is it asked),
+-- at most retry_max_seconds; a longer wait the cart asked for is logged and cut.
+function Ctx:backoff(attempt, res, quota)
   local cap = self:max_wait()
   local base = self.cart.retry_base_seconds or 0.5
   local wait = math.random() * math.min(cap, base * 2 ^ (attempt - 1))
-  local asked = res and (res.status == 429 or res.status == 503) and asked_wait(res)
+  local asked = res and (res.status == 429 or res.status == 503) and asked_wait(res, quota)
   if asked then wait = math.max(wait, asked) end
   if wait > cap then
     log.warn("cart asked for a wait longer than retry_max_seconds", { cart = self.cart.name,
@@ -184,13 +141,17 @@ end
 --- attempt. opts.before_send(opts), when given, runs before every attempt (to sign the
 --- request anew, e.g. a fresh OAuth nonce).
 function Ctx:request(opts)
+  if self.unresolved then
+    error("ctx:request: the cart's " .. self.unresolved .. " is read with env and not resolved yet"
+      .. " (carts.resolve or carts.connect before talking to the cart)", 2)
+  end
   if not self.origin then return nil, "origin: " .. tostring(self.origin_error) end
   opts.timeout = opts.timeout or self.cart.timeout or 30
   opts.origin = self.origin -- http.request refuses any other (curl's own parse of the URL)
   local attempts = math.max(1, self.cart.max_attempts or 6)
-  local res, err
+  local res, err, quota
   for attempt = 1, attempts do
-    self:take_token()
+    self.limiter:take(self:max_wait())
     if opts.before_send then opts.before_send(opts) end
     local other = self:foreign(opts.url)
     if other then
@@ -199,15 +160,16 @@ function Ctx:request(opts)
     end
     self.stats.requests = self.stats.requests + 1
     res, err = http.request(opts)
+    quota = nil
     if res then
       res.url = opts.url
-      self:observe(res)
+      quota = self:observe(res)
     end
     if not retryable(res, err) then return res, err end
     if res and res.status == 429 then self.stats.throttled = self.stats.throttled + 1 end
     if attempt == attempts then break end
-    local wait = self:backoff(attempt, res)
-    if res and res.status == 429 then self.bucket:cap(0) end
+    local wait = self:backoff(attempt, res, quota)
+    if res and res.status == 429 then self.limiter:cap(0) end
     self.stats.retries = self.stats.retries + 1
     log.warn("retrying request", { cart = self.cart.name, status = res and res.status or err,
                                     attempt = attempt, wait = string.format("%.2f", wait) })

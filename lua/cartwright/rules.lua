@@ -6,6 +6,7 @@
 local sandbox = require "cartwright.sandbox"
 local task = require "cartwright.task"
 local plain = require "cartwright.plain"
+local schema = require "cartwright.schema"
 
 local M = {}
 
@@ -168,12 +169,13 @@ function M.run(list, order, ctx, fresh)
              .. (why:sub(1, 1) == "." and "order" .. why or why) }
 end
 
---- The settings a rule may see: everything but the connector's secret fields.
+--- The settings a rule may see: everything but the connector's secret fields and the settings
+--- read with env (resolved or not: a rule sees the same settings in an import and a replay).
 function M.public_settings(cart, conn)
-  local out = {}
+  local out, env = {}, cart._env or {}
   for k, v in pairs(cart) do
     local spec = (conn.schema or {})[k]
-    if not (spec and spec.secret) and k:sub(1, 1) ~= "_" then out[k] = v end
+    if not (spec and spec.secret) and k:sub(1, 1) ~= "_" and not env[k] and not schema.is_ref(v) then out[k] = v end
   end
   return out
 end

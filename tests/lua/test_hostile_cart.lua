@@ -308,7 +308,7 @@ T.eq(hits, 1, "only the allowed request reached the server")
 plain:close()
 
 -- a Retry-After that is no number is ignored; a date far ahead and BigCommerce's reset time
--- are cut to retry_max_seconds
+-- (read by its connector's observe hook) are cut to retry_max_seconds
 local answers = 0
 local throttling = assert(httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
   answers = answers + 1
@@ -317,8 +317,9 @@ local throttling = assert(httpd.listen{ host = "127.0.0.1", port = 0, handler = 
   if answers == 3 then return { status = 503, headers = { ["X-Rate-Limit-Time-Reset-Ms"] = "999999999999" } } end
   return { status = 200, body = req.path }
 end })
+local bigcommerce = assert(require("cartwright.carts").connector("bigcommerce"))
 ctx = context.new({ name = "x", url = "http://127.0.0.1:" .. throttling.port, max_attempts = 4, retry_max_seconds = 0.2,
-                    retry_base_seconds = 0.01 }, { rate = { capacity = 5, per_second = 5 } })
+                    retry_base_seconds = 0.01 }, { rate = { capacity = 5, per_second = 5 }, observe = bigcommerce.observe })
 local t0 = task.monotonic()
 got, err = ctx:request{ method = "GET", url = "http://127.0.0.1:" .. throttling.port .. "/after" }
 local took = task.monotonic() - t0

@@ -22,7 +22,7 @@ local function same(a, b)
   return true
 end
 local agree, round = 0, 0
-local conn = require "connectors.shopify"
+local conn = assert(require("cartwright.carts").connector("shopify"))
 for _, rec in ipairs(sim.records) do
   if same(jraw.decode(rec.json), json.decode(rec.json)) then agree = agree + 1 end
   local order = conn.normalize({}, jraw.decode(rec.json, conn.order_shape))

@@ -188,12 +188,13 @@ local cfg2 = config("two.lua", "", string.format([[
 cart "broken" { connector = "raising_shopify", url = %q, token = env "ACME_TOKEN" }
 cart "later" { connector = "shopify", url = %q, token = env "ACME_TOKEN", order_prefix = "L-" }
 ]], sim.url, sim.url))
-code, out, err = T.cw({ "-c", cfg2, "import", "--all" }, env, { timeout = 60 })
+-- (a test connector: the CLI through tests/tools/cli.lua, which has the test tree on its path)
+code, out, err = T.cw({ "run", T.home .. "/tests/tools/cli.lua", "-c", cfg2, "import", "--all" }, env, { timeout = 60 })
 T.eq(code, 1, "import --all with a raising connector: exit 1")
 T.match(out, "broken: seen 0", "the failed cart prints its summary")
 T.match(out, "later: seen 40", "the cart after it was imported")
 T.match(err, "import broken failed: .*raising_shopify.-: the connector broke", "the error names the connector's file:line")
-code, out = T.cw({ "-c", cfg2, "carts", "--json" }, env)
+code, out = T.cw({ "run", T.home .. "/tests/tools/cli.lua", "-c", cfg2, "carts", "--json" }, env)
 local lasterr
 for line in out:gmatch("[^\n]+") do
   local c = json.decode(line)

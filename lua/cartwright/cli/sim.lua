@@ -1,5 +1,6 @@
 -- cartwright sim CART [--port N] [--orders N] [--seed S] [--host H]: serve a cart simulator
--- from tests/sim/<cart>.lua until SIGINT/SIGTERM.
+-- from tests/sim/<cart>.lua until SIGINT/SIGTERM. The simulators live in the test tree, which
+-- is on the module path only for commands that ask for it (engine/modules.c).
 local M = {}
 
 local carts = { shopify = true, bigcommerce = true, woocommerce = true }
@@ -10,6 +11,7 @@ function M.run(args, opts, cli)
     cli.err("usage: cartwright sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S] [--host H]")
     return 2
   end
+  package.cartwright_tests = true
   local sim = require("sim." .. cart).start{
     host = opts.host or "127.0.0.1",
     port = tonumber(opts.port) or 0,

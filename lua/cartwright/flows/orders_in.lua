@@ -13,6 +13,7 @@ local context = require "cartwright.ctx"
 local time = require "cartwright.time"
 local decide = require "cartwright.orders.decide"
 local lists = require "cartwright.orders.lists"
+local model = require "cartwright.orders.model"
 
 local M = {}
 
@@ -105,12 +106,14 @@ function Run.decode_doc(_, text)
   return type(text) == "string" and jraw.decode(text) or {}
 end
 
--- The connector's normalize under a budget: order | nil, err.
+-- The connector's normalize under a budget, its order checked against the model: order |
+-- nil, err (err starts with "[normalize] " when the order is not a valid one).
 function Run:normalize(doc)
   local ok, order, nerr = task.limited_call(NORMALIZE_LIMITS, self.conn.normalize, self.ctx, doc)
   if not ok or type(order) ~= "table" then return nil, tostring(ok and nerr or order) end
-  order.external_id = tostring(order.external_id)
-  order.number = tostring(order.number or order.external_id)
+  local valid, why = model.check(order)
+  if not valid then return nil, "[normalize] " .. why end
+  order.number = order.number or order.external_id -- both strings now (the model says so)
   return order
 end
 
@@ -138,7 +141,8 @@ end
 function Run:process(doc, raw)
   local order, nerr = self:normalize(doc)
   if not order then
-    local reason = "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
+    local reason = nerr:find("^%[normalize%] ") and nerr
+      or "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
     return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, raw = raw, tags = {},
              hold = { kind = "normalize", rule = "normalize", reason = reason, broken = true } }
   end

@@ -38,10 +38,8 @@ end
 --- Tests the connection to cart `name`: { ok = true, cart, connector, api_version, shop } or
 --- { ok = false, cart, reason } | nil, err, kind (a config error).
 function M.test(s, name)
-  local cart, conn = carts.load(s.cfg, name)
+  local cart, conn = carts.connect(s.cfg, name)
   if not cart then return ops.fail("config", conn) end
-  local resolved, rerr = carts.resolve(cart)
-  if not resolved then return ops.fail("config", rerr) end
   if type(conn.test) ~= "function" then
     return { ok = false, cart = name, reason = "connector " .. cart.connector .. " has no test hook" }
   end

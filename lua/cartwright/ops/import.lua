@@ -19,9 +19,9 @@ local function plan(s, names, all)
       -- a rule file that does not load is a config error, found before anything is downloaded
       local ok, rerr = rules.load_list(cart.rules, cfg.rules_dir)
       if not ok then return ops.fail("config", "cart \"%s\": %s", name, rerr) end
-      local resolved, serr = carts.resolve(cart)
+      local resolved, serr = carts.resolve(cart, conn) -- secrets: only for the carts this run talks to
       if not resolved then return ops.fail("config", serr) end
-      list[#list + 1] = { cart = cart, conn = conn }
+      list[#list + 1] = { cart = resolved, conn = conn }
     end
   end
   return list

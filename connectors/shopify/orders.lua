@@ -1,30 +1,24 @@
--- Shopify connector (Admin REST API): pulls orders changed in a time window with cursor paging
--- (Link rel="next") and maps each one to the normalized order of docs/order-model.md.
+-- Shopify connector, orders (Admin REST API): pulls orders changed in a time window with cursor
+-- paging (Link rel="next"), maps each one to the normalized order of docs/order-model.md, and
+-- reads the shop's call limit (X-Shopify-Shop-Api-Call-Limit) for the cart's rate limiter.
 -- Uses: ctx:request (rate limit + retries), cjson.safe, cartwright.jsonraw, cartwright.cartdata
--- (null, id and money helpers), cartwright.time. Contract: docs/connectors.md.
+-- (null, id and money helpers), cartwright.time; the package (init.lua) for the shop's address.
+-- Contract: docs/connectors.md.
 
 local json = require "cjson.safe"
 local jraw = require "cartwright.jsonraw"
 local task = require "cartwright.task"
 local time = require "cartwright.time"
 local cd = require "cartwright.cartdata"
+local shopify = require "connectors.shopify"
 
 -- every read of a document goes through these: JSON null is truthy and numbers are floats
 local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
 local cents, fmt_cents, money = cd.cents, cd.fmt_cents, cd.money
 local full_name, null = cd.full_name, json.null
 
-local API_VERSION = "2025-01"
+local API_VERSION = shopify.api_version
 local PAGE_MAX, PAGE_DEFAULT = 250, 50
-
-local schema = {
-  url = { type = "string", required = true,
-    description = "Shop address, e.g. https://acme.myshopify.com (https:// is added when missing)" },
-  token = { type = "string", required = true, secret = true,
-    description = "Admin API access token of a custom app (shpat_…), needs read_orders" },
-  api_version = { type = "string", default = API_VERSION,
-    description = "Admin API version in the URL (YYYY-MM); Shopify answers with the one it used" },
-}
 
 -- Shopify dates carry the shop's offset ("2025-03-04T10:15:22-05:00"); the model wants UTC "Z".
 local utc = time.datetime_utc
@@ -38,16 +32,8 @@ local function updated_utc(s)
 end
 
 ---------------------------------------------------------------- HTTP
--- The shop's address as configured, https:// added when missing: also its origin, the only
--- one ctx:request sends the token to.
-local function shop_url(cart)
-  local url = cart.url:gsub("/+$", "")
-  if not url:match("^%a[%w+.-]*://") then url = "https://" .. url end
-  return url
-end
-
 local function base_url(ctx)
-  return shop_url(ctx.cart) .. "/admin/api/" .. (ctx.cart.api_version or API_VERSION) .. "/"
+  return shopify.origin(ctx.cart) .. "/admin/api/" .. (ctx.cart.api_version or API_VERSION) .. "/"
 end
 
 -- GET with the token; a non-2xx answer becomes "http 401: <body> (what)". The message never
@@ -261,14 +247,20 @@ local function normalize(_ctx, o)
   }
 end
 
+-- X-Shopify-Shop-Api-Call-Limit: 32/40 = 32 calls of the shop's bucket of 40 are used (by us
+-- and by every other app of the shop). What is left, less one to spare, is what the limiter may
+-- spend now. A count above the size, a size of 0 or text is ignored.
+local function observe(res)
+  local used, size = (res.headers["x-shopify-shop-api-call-limit"] or ""):match("^%s*(%d+)%s*/%s*(%d+)%s*$")
+  used, size = tonumber(used), tonumber(size)
+  if used and size > 0 and used <= size then return { left = size - used - 1 } end
+  return nil
+end
+
 return {
-  name = "shopify", api_version = API_VERSION,
   page_max = PAGE_MAX, page_default = PAGE_DEFAULT,
   default_download_statuses = { "open" },
   statuses = { "open", "closed", "cancelled" },
-  rate = { capacity = 40, per_second = 2 }, -- Standard plan leaky bucket; Plus shops allow more
-  schema = schema,
-  origin = shop_url, -- "acme.myshopify.com" means https://acme.myshopify.com
   test = test,
   fetch_orders = fetch_orders,
   normalize = normalize,
@@ -278,4 +270,5 @@ return {
   -- id and status without normalizing: closed orders seen for the first time are skipped cheaply
   peek = function(o) return str(o.id), cart_status(o) end,
   updated_at = function(doc) return updated_utc(doc.updated_at) end,
+  observe = observe,
 }

@@ -1,6 +1,7 @@
--- WooCommerce connector (REST API wc/v3): pulls orders modified in a time window with page
--- paging, passing over the window again when the set moved under it, and maps each order to the
--- normalized order of docs/order-model.md. Auth: Basic over https, OAuth 1.0a over plain http.
+-- WooCommerce connector, orders (REST API wc/v3): pulls orders modified in a time window with
+-- page paging, passing over the window again when the set moved under it, and maps each order
+-- to the normalized order of docs/order-model.md. Auth: Basic over https, OAuth 1.0a over plain
+-- http. WooCommerce core sends no quota headers, so there is no observe hook.
 -- Uses: ctx:request (rate limit + retries), cartwright.crypto, cjson.safe, cartwright.jsonraw,
 -- cartwright.cartdata (null, id and money helpers), cartwright.time.
 
@@ -20,19 +21,6 @@ local cents, fmt_cents, money = cd.cents, cd.fmt_cents, cd.money
 
 local PAGE_MAX, PAGE_DEFAULT = 100, 10
 local MAX_PASSES = 4 -- over one window, before giving up and leaving it to the next run
-
-local schema = {
-  url = { type = "string", required = true,
-    description = "Store address exactly as WordPress has it (Settings > General), e.g. "
-      .. "https://shop.example; OAuth signs it" },
-  consumer_key = { type = "string", required = true, secret = true,
-    description = "REST API consumer key (ck_…), Read access is enough for orders" },
-  consumer_secret = { type = "string", required = true, secret = true,
-    description = "REST API consumer secret (cs_…)" },
-  auth = { type = "string", default = "auto",
-    description = "auto (Basic over https, OAuth 1.0a over http) | basic | oauth | query (keys in the "
-      .. "query string, for hosts that drop the Authorization header; puts the secret in server logs)" },
-}
 
 local STATUSES = { "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed",
                    "checkout-draft", "trash" }
@@ -297,14 +285,11 @@ local function normalize(_ctx, o)
 end
 
 return {
-  name = "woocommerce", api_version = "wc/v3",
   page_max = PAGE_MAX, page_default = PAGE_DEFAULT,
   -- processing = paid, to ship; on-hold = awaiting a manual payment check (bank transfer,
   -- cheque), which merchants usually want in the back office so stock is reserved.
   default_download_statuses = { "processing", "on-hold" },
   statuses = STATUSES, -- plus any a plugin registers
-  rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
-  schema = schema,
   test = test,
   fetch_orders = fetch_orders,
   normalize = normalize,

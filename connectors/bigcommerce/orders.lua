@@ -1,6 +1,7 @@
--- BigCommerce connector (Orders V2 API): pulls orders changed in a time window by keyset paging
--- on id, fetches each order's products and shipping addresses, and maps the three documents to
--- the normalized order of docs/order-model.md.
+-- BigCommerce connector, orders (Orders V2 API): pulls orders changed in a time window by keyset
+-- paging on id, fetches each order's products and shipping addresses, maps the three documents
+-- to the normalized order of docs/order-model.md, and reads the store's quota headers
+-- (X-Rate-Limit-*) for the cart's rate limiter.
 -- Uses: ctx:request (rate limit + retries), cartwright.task, cjson.safe, cartwright.jsonraw,
 -- cartwright.cartdata (null, id and money helpers), cartwright.time.
 
@@ -20,17 +21,6 @@ local function money(v) return fmt_cents(cents(v)) end
 
 local PAGE_MAX, PAGE_DEFAULT = 250, 50
 local SUB_LIMIT = 250 -- per-order sub-resources page at 50 by default; ask for the maximum
-
-local schema = {
-  store_hash = { type = "string", required = true,
-    description = "Store hash from the API path (stores/{store_hash}/…), e.g. er6we2l3gw" },
-  token = { type = "string", required = true, secret = true,
-    description = "Store-level API account access token (X-Auth-Token), needs Orders read" },
-  url = { type = "string", default = "https://api.bigcommerce.com",
-    description = "API host; change only for a simulator or a proxy" },
-  concurrency = { type = "number", default = 4,
-    description = "Per-order detail requests in flight at once (all still share the rate limit)" },
-}
 
 -- BigCommerce's own status names (the `status` field; merchants may rename the label, which
 -- shows in `custom_status`, not here).
@@ -268,17 +258,33 @@ local function normalize(_ctx, doc)
   }
 end
 
+-- The store's quota, on every answer: X-Rate-Limit-Requests-Left of X-Rate-Limit-Requests-Quota
+-- per X-Rate-Limit-Time-Window-Ms, and X-Rate-Limit-Time-Reset-Ms until the window starts
+-- again (the wait ctx:request honours on a 429). A count or a time that is not a whole
+-- number, more left than the quota, a quota of 0 or a reset beyond the window is ignored.
+local function count(v)
+  return tonumber((v or ""):match("^%s*(%d+)%s*$"))
+end
+
+local function observe(res)
+  local h = res.headers
+  local left, quota = count(h["x-rate-limit-requests-left"]), count(h["x-rate-limit-requests-quota"])
+  local reset, window = count(h["x-rate-limit-time-reset-ms"]), count(h["x-rate-limit-time-window-ms"])
+  if left and quota and (quota == 0 or left > quota) then left = nil end
+  if reset and window and reset > window then reset = nil end
+  if not left and not reset then return nil end
+  return { left = left, reset = reset and reset / 1000 }
+end
+
 return {
-  name = "bigcommerce", api_version = "v2",
   page_max = PAGE_MAX, page_default = PAGE_DEFAULT,
   -- Paid and waiting to be fulfilled, the set order managers download by default (Ordoro's
   -- published default is the same three). Awaiting Payment is unpaid (authorize-only);
   -- Partially Shipped only follows a shipment, so the order was downloaded before it.
   default_download_statuses = { "Awaiting Fulfillment", "Awaiting Shipment", "Awaiting Pickup" },
   statuses = STATUSES,
-  rate = { capacity = 150, per_second = 5 }, -- Standard/Plus quota: 150 requests per 30 s
-  schema = schema,
   test = test,
   fetch_orders = fetch_orders,
   normalize = normalize,
+  observe = observe,
 }

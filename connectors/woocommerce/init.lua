@@ -1,0 +1,21 @@
+-- WooCommerce (REST API wc/v3): the settings a WooCommerce store is configured with, its rate
+-- limit and what the connector does (orders: orders.lua). Contract: docs/connectors.md.
+
+return {
+  name = "woocommerce", api_version = "wc/v3",
+  schema = {
+    url = { type = "string", required = true,
+      description = "the store address exactly as WordPress has it (Settings > General), e.g."
+        .. " `https://shop.example`; OAuth signs it" },
+    consumer_key = { type = "string", required = true, secret = true,
+      description = "REST API consumer key (`ck_…`); Read access is enough" },
+    consumer_secret = { type = "string", required = true, secret = true,
+      description = "REST API consumer secret (`cs_…`)" },
+    auth = { type = "string", default = "auto", enum = { "auto", "basic", "oauth", "query" },
+      description = "how requests carry the keys: `auto` is HTTP Basic over `https` and OAuth 1.0a over"
+        .. " `http`; `query` puts them in the query string, for hosts that drop the `Authorization`"
+        .. " header (the secret then appears in the host's access logs)" },
+  },
+  rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
+  capabilities = { orders = true },
+}

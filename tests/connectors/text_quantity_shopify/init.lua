@@ -1,0 +1,1 @@
+return require("brittle").package("shopify", "text_quantity_")
