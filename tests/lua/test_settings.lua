@@ -93,10 +93,10 @@ local function cw(args, env) return T.cw({ "-c", main, table.unpack(args) }, env
 local code, out, err = cw({ "import", "--all" }, ENV)
 T.eq(code, 0, "import --all with the active cart's variables set (the inactive cart's unset): exit 0", err)
 local db = assert(store.open(dir .. "/cw" .. n .. ".db"))
-local held, reasons = 0, {}
+local held, reasons, some = 0, {}, nil
 for _, r in ipairs(assert(db:orders_list{})) do
   if r.hold_rule == "probe" then
-    held = held + 1
+    held, some = held + 1, some or r.number
     reasons[r.hold_reason] = true
   end
 end
@@ -112,6 +112,10 @@ for _, c in ipairs{
   { { "rules", "check" }, "ok   .*probe%.lua" },
   { { "rules", "replay" }, "replayed %d+ orders: 0 would change" },
   { { "ship-map", "Standard", "UPS Ground" }, "" },
+  { { "orders", "show", some }, "HELD%s+%[rule probe%] url nil token nil" },
+  { { "hold", some, "--reason", "call the customer" }, "held" },
+  { { "release", some, "--note", "called" }, "released" },
+  { { "rules", "replay", "--apply" }, "replayed %d+ orders" },
 } do
   code, out, err = cw(c[1])
   local name = table.concat(c[1], " ") .. " without any variable set"
