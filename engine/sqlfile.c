@@ -135,14 +135,14 @@ static const char *skip_blank(const char *p, const char *end)
     return p;
 }
 
-/* Parses what follows "-- name:" up to end: " op_name (one|all|exec)". Returns 0 with name
+/* Parses what follows "-- name:" up to end: " op_name (one|all|exec|insert)". Returns 0 with name
  * and kind set, or -1. */
 static int parse_header(const char *p, const char *end, char name[OP_NAME_MAX + 1], enum sqlop_kind *kind)
 {
     static const struct {
         const char *word;
         enum sqlop_kind kind;
-    } kinds[] = {{"(one)", SQLOP_ONE}, {"(all)", SQLOP_ALL}, {"(exec)", SQLOP_EXEC}};
+    } kinds[] = {{"(one)", SQLOP_ONE}, {"(all)", SQLOP_ALL}, {"(exec)", SQLOP_EXEC}, {"(insert)", SQLOP_INSERT}};
     size_t n = 0;
     p = skip_blank(p, end);
     if (p == end || !is_lower(*p)) return -1;
@@ -220,7 +220,7 @@ static int parse_ops(sqlset *set, const char *shown, const char *text, char *err
             if (end - q >= 5 && memcmp(q, "name:", 5) == 0) {
                 if (name[0] && add_op(set, name, kind, &body, shown, header_line, err, errlen)) goto done;
                 if (parse_header(q + 5, end, name, &kind)) {
-                    snprintf(err, errlen, "%s:%d: bad op header '%.*s' (want '-- name: op_name (one|all|exec)')", shown,
+                    snprintf(err, errlen, "%s:%d: bad op header '%.*s' (want '-- name: op_name (one|all|exec|insert)')", shown,
                              lineno, (int)(end - p > 80 ? 80 : end - p), p);
                     goto done;
                 }
@@ -233,7 +233,7 @@ static int parse_ops(sqlset *set, const char *shown, const char *text, char *err
             }
         } else if (p < end) {
             if (!name[0]) {
-                snprintf(err, errlen, "%s:%d: SQL before the first '-- name: op_name (one|all|exec)' header", shown,
+                snprintf(err, errlen, "%s:%d: SQL before the first '-- name: op_name (one|all|exec|insert)' header", shown,
                          lineno);
                 goto done;
             }
@@ -245,7 +245,7 @@ static int parse_ops(sqlset *set, const char *shown, const char *text, char *err
         line = next;
     }
     if (!name[0]) {
-        snprintf(err, errlen, "%s: no ops (each starts at a '-- name: op_name (one|all|exec)' line)", shown);
+        snprintf(err, errlen, "%s: no ops (each starts at a '-- name: op_name (one|all|exec|insert)' line)", shown);
         goto done;
     }
     if (add_op(set, name, kind, &body, shown, header_line, err, errlen)) goto done;

@@ -1,5 +1,5 @@
 /* sqlfile: a storage backend's SQL read from its files under the engine's home: named
- * operations (`-- name: op_name (one|all|exec)` headers) and numbered migrations
+ * operations (`-- name: op_name (one|all|exec|insert)` headers) and numbered migrations
  * (migrations/NNN_what.sql). Knows no database; store.c prepares what it reads. */
 #ifndef CW_SQLFILE_H
 #define CW_SQLFILE_H
@@ -10,6 +10,7 @@ enum sqlop_kind {
     SQLOP_ONE,  /* a row, or none */
     SQLOP_ALL,  /* every row */
     SQLOP_EXEC, /* no rows: the number of rows changed */
+    SQLOP_INSERT, /* one new row: its id */
 };
 
 typedef struct {

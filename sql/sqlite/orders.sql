@@ -19,11 +19,10 @@ SELECT id, cart, external_id, number FROM orders WHERE number = :number ORDER BY
 -- same = 1 when the stored raw document has exactly these bytes
 SELECT raw = :raw AS same FROM orders WHERE id = :id
 
--- name: order_insert (exec)
--- a new order; its id comes from order_id (by the order's identity), not from the connection's
--- last insert: the same two operations work on a backend shared by several processes.
--- (RETURNING id was measured: SQLite runs it as a trigger with an ephemeral table, ~20k
--- instructions per insert, 5-8 % of the import's CPU.) The transaction's time is :now, bound
+-- name: order_insert (insert)
+-- a new order; returns its id (an insert op: the store reads it right after this statement's
+-- step; RETURNING id was measured: SQLite runs it as a trigger with an ephemeral table, ~20k
+-- instructions per insert, 5-8 % of the import's CPU). The transaction's time is :now, bound
 -- by the store (the value cw_now() returns).
 INSERT INTO orders(cart, external_id, number, status, cart_status, created_at, updated_at,
   email, ship_code, hold_kind, hold_rule, hold_reason, folder, doc, raw, imported_at, changed_at)

@@ -73,11 +73,13 @@ local bad, berr = db:order_insert{ cart = "a", external_id = "no-doc", raw = "{}
 T.eq(bad, nil, "exec: a failing statement is nil")
 T.eq(berr, "store order_insert: NOT NULL constraint failed: orders.doc", "exec: with the op and SQLite's message")
 
--- ids come back from an operation (order_id, by the order's identity), never from the
--- connection's last insert
+-- ids come back from the operation that made the row (an insert op), or from order_id by the
+-- order's identity; never from whatever else the connection inserted
 assert(db:order_event{ order_id = 999, kind = "unrelated" }) -- an insert into another table
-T.eq(db:order_insert{ cart = "a", external_id = "1", doc = "{}", raw = "{}" }, 1, "exec: an insert changes one row")
+local new_id = db:order_insert{ cart = "a", external_id = "1", doc = "{}", raw = "{}" }
 local first = assert(db:order_id{ cart = "a", external_id = "1" })
+T.eq(new_id, first.id, "insert: returns the new order's id")
+T.eq(math.type(new_id), "integer", "insert: the id is an integer")
 local keys = {}
 for k in pairs(first) do keys[#keys + 1] = k end
 T.eq(table.concat(keys, ","), "id", "order_id: { id = N } and nothing else")
@@ -86,9 +88,10 @@ T.eq(db:order_id{ cart = "a", external_id = "nope" }, false, "order_id: no such 
 local oid, second
 r = assert(db:transaction(function()
   assert(db:order_event{ order_id = 999, kind = "unrelated" })
-  assert(db:order_insert{ cart = "a", external_id = "2", doc = "{}", raw = "{}" })
+  local made = assert(db:order_insert{ cart = "a", external_id = "2", doc = "{}", raw = "{}" })
   assert(db:order_event{ order_id = 999, kind = "another" })
   second = assert(db:order_id{ cart = "a", external_id = "2" })
+  T.eq(made, second.id, "insert in a transaction: returns its own id, whatever was inserted after")
   assert(db:order_event{ order_id = second.id, kind = "imported" })
   return second.id
 end))
@@ -191,8 +194,8 @@ if sqlite_cli then
     and held.folder == "new", "a held order gets its hold kind; folder new")
   local plain = d2:order_get{ cart = "a", external_id = "x" }
   T.ok(plain and plain.id == 7 and plain.hold_kind == nil and plain.folder == "new", "an order not held: no hold kind")
-  assert(d2:order_insert{ cart = "a", external_id = "z", doc = "{}", raw = "{}" })
-  T.eq(d2:order_id{ cart = "a", external_id = "z" }.id, 9, "ids go on after the old ones")
+  T.eq(d2:order_insert{ cart = "a", external_id = "z", doc = "{}", raw = "{}" }, 9, "ids go on after the old ones")
+  T.eq(d2:order_id{ cart = "a", external_id = "z" }.id, 9, "order_id finds it")
   d2:close()
   local p = io.popen("sqlite3 " .. old .. [[ "SELECT group_concat(order_id || ':' || line_no || ':' || sku || ':' || quantity, ' ') FROM order_lines;
     SELECT count(*) FROM pragma_table_info('orders') WHERE name = 'raw_hash';"]])
@@ -254,13 +257,13 @@ local cg = header_line("carts.sql", "cart_get")
 local cases = {
   { "a bad op header",
     function(sql) edit(sql .. "/orders.sql", function(t) return (t:gsub("%-%- name: order_get %(one%)", "-- name: order_get (row)")) end) end,
-    "error: sql/sqlite/orders.sql:" .. og .. ": bad op header '-- name: order_get (row)' (want '-- name: op_name (one|all|exec)')" },
+    "error: sql/sqlite/orders.sql:" .. og .. ": bad op header '-- name: order_get (row)' (want '-- name: op_name (one|all|exec|insert)')" },
   { "an op file missing",
     function(sql) os.remove(sql .. "/catalog.sql") end,
     "error: cannot read sql/sqlite/catalog.sql: No such file or directory" },
   { "SQL before the first header",
     function(sql) edit(sql .. "/ship_map.sql", function(t) return "SELECT 1\n" .. t end) end,
-    "error: sql/sqlite/ship_map.sql:1: SQL before the first '-- name: op_name (one|all|exec)' header" },
+    "error: sql/sqlite/ship_map.sql:1: SQL before the first '-- name: op_name (one|all|exec|insert)' header" },
   { "an op defined twice",
     function(sql) edit(sql .. "/customers.sql", function(t) return t .. "\n-- name: cart_get (one)\nSELECT 1\n" end) end,
     "error: sql/sqlite/customers.sql:" .. (select(2, T.slurp("sql/sqlite/customers.sql"):gsub("\n", "")) + 2)

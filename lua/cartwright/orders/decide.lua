@@ -200,8 +200,7 @@ function M.apply(db, action)
   local id, outcome
   if action.insert then
     local row = action.insert
-    assert(db:order_insert(row))
-    id, outcome = assert(db:order_id{ cart = row.cart, external_id = row.external_id }).id, "imported"
+    id, outcome = assert(db:order_insert(row)), "imported"
     if action.customer then assert(db:customer_seen(action.customer)) end
   elseif action.update then
     id, outcome = action.update.id, "updated"
