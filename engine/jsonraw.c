@@ -855,17 +855,17 @@ static void encode_number(lua_State *L, obuf *b, int idx)
 }
 
 /* A table is an array when its keys are exactly 1..n (n > 0), or when its metatable is
- * jsonraw.array_mt (then its items 1..#t, even none); an empty table is an object, as cjson
- * encodes it. Returns n, 0 for an object, -1 for an empty marked array. */
+ * jsonraw.array_mt and empty; another empty table is an object, as cjson encodes it. Returns n,
+ * 0 for an object, -1 for an empty marked array. */
 static lua_Integer array_length(lua_State *L, int t)
 {
     lua_Integer n = (lua_Integer)lua_rawlen(L, t), count = 0;
-    if (lua_getmetatable(L, t)) {
+    if (n == 0) { /* only an empty table needs the mark: a full one shows what it is */
+        if (!lua_getmetatable(L, t)) return 0;
         int marked = lua_topointer(L, -1) == array_mt_ptr;
         lua_pop(L, 1);
-        if (marked) return n > 0 ? n : -1;
+        return marked ? -1 : 0;
     }
-    if (n == 0) return 0;
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
