@@ -327,6 +327,27 @@ T.eq(got and got.body, "/after", "Retry-After dates and reset times: the request
 T.ok(took >= 0.35 and took < 1.5, "Retry-After dates and reset times: at most retry_max_seconds each",
      string.format("%.2f s", took))
 throttling:close()
+
+-- Retry-After as an HTTP date two seconds ahead is waited for (whole seconds: 1 to 2 s); one
+-- in the past is no wait
+local dated = 0
+local dating = assert(httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+  dated = dated + 1
+  local tm = require "cartwright.time"
+  if dated == 1 then return { status = 429, headers = { ["Retry-After"] = tm.format_rfc2822(math.floor(task.now()) + 2) } } end
+  if dated == 2 then return { status = 429, headers = { ["Retry-After"] = "Mon, 01 Jan 2001 00:00:00 GMT" } } end
+  return { status = 200, body = req.path }
+end })
+ctx = context.new({ name = "d", url = "http://127.0.0.1:" .. dating.port, max_attempts = 4, retry_max_seconds = 10,
+                    retry_base_seconds = 0.01 }, { rate = { capacity = 5, per_second = 5 } })
+t0 = task.monotonic()
+got, err = ctx:request{ method = "GET", url = "http://127.0.0.1:" .. dating.port .. "/dated" }
+took = task.monotonic() - t0
+T.eq(got and got.body, "/dated", "Retry-After as an HTTP date: the request goes through", err)
+T.eq(dated, 3, "Retry-After as an HTTP date: three answers (two 429s, then 200)")
+T.ok(took >= 0.9 and took < 2.6, "Retry-After as an HTTP date: waits until that second, a past date not at all",
+     string.format("%.2f s", took))
+dating:close()
 for _, c in ipairs{
   { "https://shop.myshopify.com@evil.example/x?t=1", "https://evil.example:443", "/x" },
   { "HTTPS://Shop.Example", "https://shop.example:443", "/" },
