@@ -46,13 +46,9 @@ end
 
 -- The file's values are the merchant's code's output: a metatable left on a cart's settings
 -- (__index, __pairs…) would run that code whenever the engine reads them, outside any budget.
--- Every cart's settings must be plain data; the engine works on a copy it made itself.
-local function copy_plain(v)
-  if type(v) ~= "table" then return v end
-  local c = {}
-  for k, x in next, v do c[k] = copy_plain(x) end
-  return c
-end
+-- Every cart's settings must be plain data; the engine works on a copy it made itself (raw
+-- reads, no metatable kept).
+local copy_plain = schema.copy
 
 local TOP = { db = "path of the SQLite database (default cartwright.db)",
               rules_dir = "directory of your own rules, looked up before the shipped ones",
