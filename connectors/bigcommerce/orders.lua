@@ -1,7 +1,9 @@
 -- BigCommerce connector, orders (Orders V2 API): pulls orders changed in a time window by keyset
--- paging on id, fetches each order's products and shipping addresses, maps the three documents
--- to the normalized order of docs/order-model.md, and reads the store's quota headers
--- (X-Rate-Limit-*) for the cart's rate limiter.
+-- paging on id, each page with its orders' consignments (line items and ship-to addresses) in
+-- the same call, asks for an order's products only when a consignment says it left lines out
+-- (and for its products and shipping addresses when the store sent no consignments), maps the
+-- documents to the normalized order of docs/order-model.md, and reads the store's quota
+-- headers (X-Rate-Limit-*) for the cart's rate limiter.
 -- Uses: ctx:request (rate limit + retries), cartwright.task, cjson.safe, cartwright.jsonraw,
 -- cartwright.cartdata (null, id and money helpers), cartwright.time.
 
@@ -83,17 +85,76 @@ local function sub_list(ctx, path, what)
   return "[" .. table.concat(raws, ",") .. "]", items
 end
 
--- One order's full document. The raw is assembled by concatenation, never re-encoded, so the
--- stored bytes are exactly what BigCommerce sent.
+---------------------------------------------------------------- consignments
+-- include=consignments.line_items puts each order's consignments in the list:
+-- consignment_structure=object gives { shipping = {…}, pickups = {…}, downloads = {…}, email = … },
+-- stores answering in the legacy form an array wrapping that object; accept both. A consignment
+-- lists at most 50 line items and then carries "__warning__" (bigcommerce/docs #960).
+local CONSIGNMENT_KINDS = { "shipping", "pickups", "downloads" }
+
+-- The consignment objects of an order, or nil when the store sent none (a link, or nothing:
+-- the include was not honoured).
+local function consignment_groups(order)
+  local c = nn(order.consignments)
+  if type(c) ~= "table" or c.url or c.resource then return nil end
+  if c[1] ~= nil then return c end -- the legacy array form
+  return { c }
+end
+
+-- Did BigCommerce leave line items out of one of these consignments?
+local function truncated(groups)
+  for _, g in ipairs(groups) do
+    for _, kind in ipairs(CONSIGNMENT_KINDS) do
+      for _, c in ipairs(tbl(tbl(g)[kind])) do
+        if nn(tbl(c).__warning__) ~= nil then return true end
+      end
+    end
+  end
+  return false
+end
+
+local function by_id(a, b)
+  return (int(tbl(a).id) or math.maxinteger) < (int(tbl(b).id) or math.maxinteger)
+end
+
+-- The order's line items and shipping addresses as /products and /shipping_addresses list
+-- them (by id), read from its consignments.
+local function from_consignments(groups)
+  local lines, ships = {}, {}
+  for _, g in ipairs(groups) do
+    for _, kind in ipairs(CONSIGNMENT_KINDS) do
+      for _, c in ipairs(tbl(tbl(g)[kind])) do
+        if kind == "shipping" then ships[#ships + 1] = c end
+        for _, p in ipairs(tbl(tbl(c).line_items)) do lines[#lines + 1] = p end
+      end
+    end
+  end
+  table.sort(lines, by_id)
+  table.sort(ships, by_id)
+  return lines, ships
+end
+
+-- One order's full document: { order = the order as listed, products = … only when its
+-- consignments are incomplete or absent, shipping_addresses = … only when absent, coupons = … }.
+-- The raw is assembled by concatenation, never re-encoded, so the stored bytes are exactly what
+-- BigCommerce sent.
 local function with_details(ctx, raw, order)
   local id = str(order.id)
-  local praw, products, err = sub_list(ctx, "orders/" .. id .. "/products", "products of order " .. id)
-  if not praw then return nil, nil, err end
-  local araw, addrs, aerr = sub_list(ctx, "orders/" .. id .. "/shipping_addresses",
-    "shipping addresses of order " .. id)
-  if not araw then return nil, nil, aerr end
-  local parts = { '{"order":', raw, ',"products":', praw, ',"shipping_addresses":', araw }
-  local doc = { order = order, products = products, shipping_addresses = addrs }
+  local groups = consignment_groups(order)
+  local parts, doc = { '{"order":', raw }, { order = order }
+  if not groups or truncated(groups) then
+    local praw, products, err = sub_list(ctx, "orders/" .. id .. "/products", "products of order " .. id)
+    if not praw then return nil, nil, err end
+    parts[#parts + 1] = ',"products":' .. praw
+    doc.products = products
+  end
+  if not groups then
+    local araw, addrs, aerr = sub_list(ctx, "orders/" .. id .. "/shipping_addresses",
+      "shipping addresses of order " .. id)
+    if not araw then return nil, nil, aerr end
+    parts[#parts + 1] = ',"shipping_addresses":' .. araw
+    doc.shipping_addresses = addrs
+  end
   -- Coupon codes cost a third call, so only orders that used a coupon pay for it.
   if (cents(order.coupon_discount) or 0) ~= 0 then
     local craw, coupons, cerr = sub_list(ctx, "orders/" .. id .. "/coupons", "coupons of order " .. id)
@@ -154,7 +215,8 @@ local function fetch_orders(ctx, q, on_page)
     if not page then return nil, perr end
     local url = v2_url(ctx) .. "orders?" .. cd.query{
       { "min_date_modified", since }, { "max_date_modified", upto }, { "min_id", min_id },
-      { "sort", "id:asc" }, { "limit", limit } }
+      { "sort", "id:asc" }, { "limit", limit },
+      { "include", "consignments.line_items" }, { "consignment_structure", "object" } }
     local res, err = get(ctx, url, "orders page " .. page)
     if not res then return nil, err end
     if empty(res) then return true end
@@ -221,14 +283,20 @@ local function normalize(_ctx, doc)
   end
 
   local b = tbl(o.billing_address)
-  local s = tbl(doc.shipping_addresses)[1]
+  local products, addrs = doc.products, doc.shipping_addresses
+  local groups = consignment_groups(o)
+  if groups and (products == nil or addrs == nil) then
+    local clines, cships = from_consignments(groups)
+    products, addrs = products or clines, addrs or cships
+  end
+  local s = tbl(addrs)[1]
   local ship = address(s)
   ship.code = nn(tbl(s).shipping_method) -- free text, the only method name V2 gives
   ship.title = ship.code
   ship.price = money(nn(tbl(s).cost_ex_tax) or o.shipping_cost_ex_tax)
 
   local lines = {}
-  for i, p in ipairs(tbl(doc.products)) do lines[i] = line(p) end
+  for i, p in ipairs(tbl(products)) do lines[i] = line(p) end
   local custom = {}
   form_fields(custom, b)
   form_fields(custom, s)

@@ -1,8 +1,10 @@
 -- tests/sim/bigcommerce.lua: a BigCommerce Orders V2 simulator.
 -- Speaks /stores/{hash}/v2/…: X-Auth-Token auth, bare-array lists with page/limit and
 -- 204 No Content for an empty page, RFC 2822 dates, 4-decimal money, products /
--- shipping_addresses / coupons as link resources, and the per-store 150 calls / 30 s quota with
--- its X-Rate-Limit-* headers. Uses sim.common for everything cart-neutral.
+-- shipping_addresses / coupons as link resources, consignments on the order list
+-- (include=consignments.line_items; the object form with consignment_structure=object, else the
+-- legacy array form; at most 50 line items each, then "__warning__"), and the per-store 150
+-- calls / 30 s quota with its X-Rate-Limit-* headers. Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
 
@@ -57,6 +59,12 @@ function B.setup(sim, opts)
   sim.currency = opts.currency or "USD"
   sim.customers = {}
   sim.product_seq, sim.address_seq = 0, 0
+  -- long_orders = { every = N, lines = L }: every order whose sequence number is a multiple of
+  -- N has L lines (more than 50 shows the consignment's "__warning__")
+  sim.long_orders = opts.long_orders
+  -- consignments = "object" (default: as consignment_structure asks), "array" (a store that
+  -- answers in the legacy form whatever is asked) or false (include is ignored)
+  sim.consignments = opts.consignments == nil and "object" or opts.consignments
   local rate = opts.rate
   if rate ~= false then
     rate = rate or {}
@@ -207,6 +215,13 @@ function B.generate(sim, n, created, updated)
   local p = c.person
   local ship_to = rng:chance(0.15) and common.address(rng) or c.address
   local lines = common.pick_lines(rng, n)
+  local long = sim.long_orders
+  if long and n % long.every == 0 then
+    for i = #lines + 1, long.lines do -- catalog items in turn, the same SKU again is allowed
+      local item = common.catalog[(n + i * 7) % #common.catalog + 1]
+      lines[i] = { item = item, quantity = 1 + i % 3, price = item.price }
+    end
+  end
   local subtotal, items = 0, 0
   for _, l in ipairs(lines) do subtotal, items = subtotal + l.price * l.quantity, items + l.quantity end
   local kind, ship_cents = common.pick_shipping(rng, n, subtotal)
@@ -257,6 +272,7 @@ function B.render(sim, rec)
   rec.json = common.encode(doc)
   rec.status_id, rec.customer_id, rec.channel_id = doc.status_id, doc.customer_id, doc.channel_id
   rec.email, rec.deleted = doc.billing_address.email, doc.is_deleted
+  rec.consignments_json = nil -- built again on the next list that includes it
   if rec.products then
     rec.product_strings, rec.address_strings = {}, {}
     for i, pr in ipairs(rec.products) do rec.product_strings[i] = common.encode(pr) end
@@ -396,6 +412,50 @@ local function array_page(strings, page, limit)
   return common.response(200, "[" .. table.concat(strings, ",", first, last) .. "]")
 end
 
+-- Consignments (include=consignments.line_items): one shipping consignment per address, its
+-- fields those of the address plus line_items, the order's products shipped there; at most 50,
+-- then the "__warning__" object BigCommerce adds (bigcommerce/docs #960).
+local LINE_ITEMS_MAX = 50
+local WARNING = '"__warning__":{"message":"Not all line items of this consignment are returned.'
+  .. ' Please use the order products endpoint to get all line items."}'
+
+local function consignments_json(rec)
+  if rec.consignments_json then return rec.consignments_json end
+  local shipping = {}
+  for i, a in ipairs(rec.address_strings) do
+    local items = {}
+    -- every product of an order goes to its one address (the simulator makes one per order)
+    if i == 1 then
+      for j = 1, math.min(#rec.product_strings, LINE_ITEMS_MAX) do items[j] = rec.product_strings[j] end
+    end
+    local tail = #rec.product_strings > LINE_ITEMS_MAX and i == 1 and "," .. WARNING or ""
+    shipping[i] = a:sub(1, -2) .. ',"line_items":[' .. table.concat(items, ",") .. "]" .. tail .. "}"
+  end
+  rec.consignments_json = '{"pickups":[],"shipping":[' .. table.concat(shipping, ",")
+    .. '],"downloads":[],"email":{"gift_certificates":[]}}'
+  return rec.consignments_json
+end
+
+-- The order's JSON, with its consignments when the request includes them: "object" or "array".
+local function order_json(rec, form)
+  if not form then return rec.json end
+  local c = consignments_json(rec)
+  if form == "array" then c = "[" .. c .. "]" end
+  return rec.json:sub(1, -2) .. ',"consignments":' .. c .. "}"
+end
+
+-- The form the consignments of a list are sent in, or nil when the list leaves them out.
+local function consignment_form(sim, params)
+  if not sim.consignments then return nil end
+  local wanted = false
+  for inc in (params.include or ""):gmatch("[^,]+") do
+    if inc == "consignments" or inc == "consignments.line_items" then wanted = true end
+  end
+  if not wanted then return nil end
+  if sim.consignments == "array" or params.consignment_structure ~= "object" then return "array" end
+  return "object"
+end
+
 local function list_orders(sim, req)
   local params = common.parse_query(req.query_string)
   local q, err = build_query(params)
@@ -407,8 +467,8 @@ local function list_orders(sim, req)
     local first = (page - 1) * limit + 1
     local last = math.min(#all, first + limit - 1)
     if first > last then return common.response(204, nil) end
-    local parts = {}
-    for i = first, last do parts[#parts + 1] = all[i].json end
+    local parts, form = {}, consignment_form(sim, params)
+    for i = first, last do parts[#parts + 1] = order_json(all[i], form) end
     return common.response(200, "[" .. table.concat(parts, ",") .. "]")
   end)
 end
@@ -437,11 +497,16 @@ local function order_resource(sim, req, id, sub)
   if sub == "" then return common.response(200, rec.json) end
   local page, limit = paging(common.parse_query(req.query_string))
   if not page then return limit end
-  if sub == "/products" then return array_page(rec.product_strings, page, limit) end
+  if sub == "/products" then
+    sim.stats.products_requests = (sim.stats.products_requests or 0) + 1
+    return array_page(rec.product_strings, page, limit)
+  end
   if sub == "/shipping_addresses" or sub == "/shippingaddresses" then
+    sim.stats.addresses_requests = (sim.stats.addresses_requests or 0) + 1
     return array_page(rec.address_strings, page, limit)
   end
   if sub == "/coupons" then
+    sim.stats.coupons_requests = (sim.stats.coupons_requests or 0) + 1
     if not rec.coupons_json or page > 1 then return common.response(204, nil) end
     return common.response(200, rec.coupons_json)
   end
