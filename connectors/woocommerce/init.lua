@@ -15,6 +15,10 @@ return {
       description = "how requests carry the keys: `auto` is HTTP Basic over `https` and OAuth 1.0a over"
         .. " `http`; `query` puts them in the query string, for hosts that drop the `Authorization`"
         .. " header (the secret then appears in the host's access logs)" },
+    permalinks = { type = "string", default = "auto", enum = { "auto", "pretty", "plain" },
+      description = "where the REST API answers: `pretty` at `{url}/wp-json/wc/v3/…`, `plain` at"
+        .. " `{url}/?rest_route=/wc/v3/…` (a site whose Settings > Permalinks is Plain); `auto`"
+        .. " tries `/wp-json/` and, when it gets a page that is not the API's (a 404), `?rest_route=`" },
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
   capabilities = { orders = true },

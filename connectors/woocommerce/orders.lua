@@ -85,12 +85,23 @@ local function oauth_sign(cart, method, url, params)
   return signed
 end
 
--- GET {url}/wp-json/wc/v3/{path}?params with the cart's auth. Non-2xx -> "http 401: <body>
--- (what)". Messages name the page, never the URL, which may carry keys or a signature.
-local function get(ctx, path, params, what)
+-- Where the API answers: {url}/wp-json/wc/v3/{path} (pretty permalinks), or, on a site with
+-- plain permalinks, {url}/?rest_route=/wc/v3/{path} with the other parameters after it (and
+-- signed with them: WooCommerce's OAuth check takes every query parameter). -> url, params
+local function endpoint(ctx, path, plain)
+  if plain then return site(ctx) .. "/", { { "rest_route", "/wc/v3/" .. path } } end
+  return site(ctx) .. "/wp-json/wc/v3/" .. path, {}
+end
+
+-- permalinks = "auto": the first /wp-json/ request that gets a 404 page that is not the REST
+-- API's own JSON error tries ?rest_route= once; when that answers, this run keeps to it.
+local plain_found = setmetatable({}, { __mode = "k" }) -- ctx -> true
+
+-- One GET with the cart's auth: the response, or nil, err.
+local function send(ctx, path, params, plain)
   local cart = ctx.cart
-  local url = site(ctx) .. "/wp-json/wc/v3/" .. path
-  local list, headers = {}, { ["Accept"] = "application/json" }
+  local url, list = endpoint(ctx, path, plain)
+  local headers = { ["Accept"] = "application/json" }
   for _, p in ipairs(params) do if p[2] ~= nil then list[#list + 1] = { p[1], tostring(p[2]) } end end
   local mode = auth_mode(cart)
   if mode == "basic" then
@@ -108,7 +119,22 @@ local function get(ctx, path, params, what)
     local q = mode == "oauth" and oauth_sign(cart, "GET", url, list) or list
     r.url = #q > 0 and (url .. "?" .. cd.query(q)) or url
   end
-  local res, err = ctx:request(req)
+  return ctx:request(req)
+end
+
+-- GET an API path with the cart's auth, in the permalink form the cart uses. Non-2xx ->
+-- "http 401: <body> (what)". Messages name the page, never the URL, which may carry keys or a
+-- signature.
+local function get(ctx, path, params, what)
+  local form = ctx.cart.permalinks or "auto"
+  local plain = form == "plain" or (form == "auto" and plain_found[ctx] == true)
+  local res, err = send(ctx, path, params, plain)
+  if res and res.status == 404 and form == "auto" and not plain
+      and not (res.body or ""):match("^%s*{") then
+    local pres, perr = send(ctx, path, params, true)
+    if pres and pres.status ~= 404 then plain_found[ctx] = true end
+    if pres then res, err = pres, perr end
+  end
   return cd.ok_response(ctx, what, res, err)
 end
 

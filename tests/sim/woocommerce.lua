@@ -42,6 +42,9 @@ function W.setup(sim, opts)
   sim.next_id = 1000
   sim.item_seq, sim.meta_seq = 100, 5000
   sim.nonces = {} -- nonce -> timestamp, forgotten after the 15-minute window
+  -- "plain": the site has plain permalinks, /wp-json/… is WordPress's 404 page and the API
+  -- answers only at /?rest_route=/wc/v3/…; "pretty" (default) answers at both
+  sim.permalinks = opts.permalinks or "pretty"
   if opts.rate then -- WooCommerce has no limit of its own; a host or WAF may add one
     sim.rate = { capacity = opts.rate.capacity or 40, per_second = opts.rate.per_second or 2 }
     sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
@@ -720,15 +723,39 @@ local function cannot_view(rest)
   return wp_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
 end
 
+-- What WordPress answers for /wp-json/… when the site has plain permalinks: its theme's 404.
+local NOT_FOUND_PAGE = '<!DOCTYPE html><html lang="en-US"><head><meta charset="UTF-8"><title>Page not found'
+  .. ' &#8211; Cartwright Demo Shop</title></head><body class="error404"><h1>Oops! That page can&rsquo;t'
+  .. " be found.</h1></body></html>"
+
+-- The REST route a request names: the path under /wp-json (pretty permalinks, unless the sim
+-- runs with permalinks = "plain") or ?rest_route= on the site's root (always served, as
+-- WordPress does). -> route | nil, response
+local function rest_route(sim, req, pairs_)
+  if req.path == "/" or req.path == "" then
+    for _, kv in ipairs(pairs_) do if kv[1] == "rest_route" then return kv[2] end end
+    return nil, common.response(200, "<!DOCTYPE html><html><body>Cartwright Demo Shop</body></html>",
+      { ["Content-Type"] = "text/html; charset=UTF-8" })
+  end
+  local route_ = req.path:match("^/wp%-json(/.*)$") or (req.path == "/wp-json" and "/")
+  if route_ and sim.permalinks == "plain" then
+    return nil, common.response(404, NOT_FOUND_PAGE, { ["Content-Type"] = "text/html; charset=UTF-8" })
+  end
+  if not route_ then return nil, wp_error(404, "rest_no_route", "No route was found matching the URL and request method.") end
+  return route_
+end
+
 function W.handle(sim, req)
-  local path = req.path
-  if path == "/wp-json" or path == "/wp-json/" then return index(sim) end
-  if path == "/wp-json/wc/v3" or path == "/wp-json/wc/v3/" then
+  local _, pairs_ = common.parse_query(req.query_string)
+  local path, resp = rest_route(sim, req, pairs_)
+  if not path then return resp end
+  if path == "/" then return index(sim) end
+  if path == "/wc/v3" or path == "/wc/v3/" then
     return common.response(200, { namespace = "wc/v3", routes = EMPTY })
   end
-  local rest = path:match("^/wp%-json/wc/v3(/.+)$")
+  local rest = path:match("^/wc/v3(/.+)$")
   if not rest then return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.") end
-  local _, pairs_ = common.parse_query(req.query_string)
+  if req.path == "/" then sim.stats.plain_requests = (sim.stats.plain_requests or 0) + 1 end
   local list, map = php_params(pairs_)
   -- WordPress order: authentication errors, then route matching, then the permission check
   local ok, err = authenticate(sim, req, list, map)
