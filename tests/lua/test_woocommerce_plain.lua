@@ -13,9 +13,9 @@ local wanted = 0
 for _, rec in ipairs(sim.records) do
   if rec.status == "processing" or rec.status == "on-hold" then wanted = wanted + 1 end
 end
-T.eq(wanted, 219, "the store (seed 5): downloadable orders")
+T.eq(wanted, 233, "the store (seed 5): downloadable orders")
 
-local function import(name, settings)
+local function import(settings)
   local dir = T.tmpdir()
   T.write(dir .. "/cw.lua", string.format([[
 db = %q
@@ -41,7 +41,7 @@ for _, case in ipairs{
   { "auto, OAuth", "", 1 },
 } do
   local name, settings, misses = case[1], case[2], case[3]
-  local st, err, n, stats = import(name, settings)
+  local st, err, n, stats = import(settings)
   T.ok(st ~= nil, name .. ": import succeeds", err)
   T.eq(st and st.seen, 300, name .. ": every order seen")
   T.eq(st and st.imported, wanted, name .. ": imported exactly the downloadable orders")
@@ -53,7 +53,7 @@ for _, case in ipairs{
 end
 
 -- pretty permalinks refuse; a wrong secret fails without showing it
-local st, err = import("pretty", 'permalinks = "pretty",')
+local st, err = import('permalinks = "pretty",')
 T.eq(st, nil, "pretty on a plain site: the import fails")
 T.match(err, "http 404", "pretty on a plain site: the error says 404")
 local dir = T.tmpdir()
