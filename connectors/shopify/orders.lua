@@ -58,8 +58,12 @@ local function get(ctx, url, what)
   for _ = 1, 2 do
     local tok, terr = token.get(ctx)
     if not tok then return nil, terr .. " (" .. what .. ")" end
-    res, err = ctx:request{ method = "GET", url = url, headers = {
-      ["X-Shopify-Access-Token"] = tok, ["Accept"] = "application/json" } }
+    res, err = ctx:request{ method = "GET", url = url, headers = { ["Accept"] = "application/json" },
+      before_send = function(o)
+        -- read again after the rate limiter's wait: a token due meanwhile is renewed first
+        tok = token.get(ctx) or tok
+        o.headers["X-Shopify-Access-Token"] = tok
+      end }
     if not (res and res.status == 401 and token.refused(ctx, tok)) then break end
     log.debug("shopify refused the access token; getting a new one", { cart = ctx.cart.name, what = what })
   end

@@ -29,11 +29,14 @@ local PAGE_INFO_MSG = "%s cannot be passed when page_info is present. "
 S.API_VERSIONS = { "2026-01", "2026-04", "2026-07", "2026-10" }
 S.TOKEN_TTL = 86399 -- seconds a token of the client-credentials grant lives
 
--- opts.client_id + opts.client_secret (+ opts.token_ttl): an app whose tokens the grant issues.
+-- opts.client_id + opts.client_secret (+ opts.token_ttl, the seconds a token lives; + opts.
+-- expires_in, the lifetime the grant announces when it is not the real one: a shop that revokes
+-- tokens early): an app whose tokens the grant issues.
 local function set_app(sim, opts)
   if opts.client_id and opts.client_secret then
+    local ttl = tonumber(opts.token_ttl) or S.TOKEN_TTL
     sim.app = { client_id = tostring(opts.client_id), client_secret = tostring(opts.client_secret),
-                ttl = tonumber(opts.token_ttl) or S.TOKEN_TTL }
+                ttl = ttl, announced = tonumber(opts.expires_in) or ttl }
   end
 end
 
@@ -684,7 +687,7 @@ local function grant(sim, req)
   sim.issued[tok] = sim.clock() + app.ttl
   sim.grants.issued = sim.grants.issued + 1
   sim.grants.tokens[#sim.grants.tokens + 1] = tok
-  return common.response(200, { access_token = tok, scope = "read_orders,read_locations", expires_in = app.ttl })
+  return common.response(200, { access_token = tok, scope = "read_orders,read_locations", expires_in = app.announced })
 end
 
 -- nil when the request's token is good, else the 401 to answer.
@@ -722,10 +725,20 @@ function S.handle(sim, req)
   return resp
 end
 
+-- /_sim/rate: POST { capacity, per_second } replaces the leaky bucket, { off = true } drops it.
 -- /_sim/app: GET -> the grant's counts and the tokens it issued (tests look for them where
--- they must not be); POST { client_id, client_secret, token_ttl } sets the app, { expire = true }
--- makes every token issued so far expire now.
+-- they must not be); POST { client_id, client_secret, token_ttl, expires_in } sets the app,
+-- { expire = true } makes every token issued so far expire now.
 function S.control(sim, req, body)
+  if req.path == "/_sim/rate" and req.method == "POST" then
+    -- { capacity, per_second } a new leaky bucket, { off = true } none
+    sim.rate, sim.bucket = nil, nil
+    if not body.off then
+      sim.rate = { capacity = tonumber(body.capacity) or 40, per_second = tonumber(body.per_second) or 2 }
+      sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
+    end
+    return common.response(200, { rate = sim.rate or common.null })
+  end
   if req.path ~= "/_sim/app" then return nil end
   if req.method == "POST" then
     set_app(sim, body)
