@@ -70,7 +70,8 @@ local function keep(...) for _, s in ipairs{ ... } do seen[#seen + 1] = s end en
 
 ---------------------------------------------------------------- the reference: a static token
 local ref = config("ref", 'token = env "STATIC_TOKEN",')
-local code, out, err = cw(ref, { "import", "shop" })
+local code, out, err, _
+code, _, err = cw(ref, { "import", "shop" })
 T.eq(code, 0, "static token: import succeeds", err)
 local want, nwant = stored(ref)
 T.ok(nwant >= 150, "static token: most orders stored (the open ones)", nwant)
@@ -78,7 +79,7 @@ T.eq(count(err, VERSION_WARNING), 0, "static token, default version 2026-10: no 
 
 ---------------------------------------------------------------- 1. API versions
 local old = config("old", 'token = env "STATIC_TOKEN", api_version = "2025-01",')
-code, out, err = cw(old, { "import", "shop" })
+code, _, err = cw(old, { "import", "shop" })
 T.eq(code, 0, "1: api_version 2025-01: the import succeeds", err)
 local got, n = stored(old)
 T.eq(n, nwant, "1: api_version 2025-01: every order stored")
