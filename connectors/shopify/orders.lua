@@ -2,7 +2,8 @@
 -- paging (Link rel="next"), maps each one to the normalized order of docs/order-model.md, and
 -- reads the shop's call limit (X-Shopify-Shop-Api-Call-Limit) for the cart's rate limiter.
 -- Uses: ctx:request (rate limit + retries), cjson.safe, cartwright.jsonraw, cartwright.cartdata
--- (null, id and money helpers), cartwright.time; the package (init.lua) for the shop's address.
+-- (null, id and money helpers), cartwright.time, cartwright.log; the package (init.lua) for the
+-- shop's address; token.lua for the access token of a cart set up with client credentials.
 -- Contract: docs/connectors.md.
 
 local json = require "cjson.safe"
@@ -10,7 +11,9 @@ local jraw = require "cartwright.jsonraw"
 local task = require "cartwright.task"
 local time = require "cartwright.time"
 local cd = require "cartwright.cartdata"
+local log = require "cartwright.log"
 local shopify = require "connectors.shopify"
+local token = require "connectors.shopify.token"
 
 -- every read of a document goes through these: JSON null is truthy and numbers are floats
 local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
@@ -36,11 +39,35 @@ local function base_url(ctx)
   return shopify.origin(ctx.cart) .. "/admin/api/" .. (ctx.cart.api_version or API_VERSION) .. "/"
 end
 
+-- Shopify serves a version it no longer supports as its oldest supported one and says which
+-- in X-Shopify-API-Version: a warning, once per run (ctx) of the cart, names both.
+local function check_version(ctx, res)
+  local served = res.headers["x-shopify-api-version"]
+  local asked = ctx.cart.api_version or API_VERSION
+  if not served or served == asked or ctx.shopify_version_warned then return end
+  ctx.shopify_version_warned = true
+  log.warn("shopify served another API version than the one asked for (the one asked for is retired or"
+    .. " unknown: set api_version to a supported one)", { cart = ctx.cart.name, requested = asked, served = served })
+end
+
 -- GET with the token; a non-2xx answer becomes "http 401: <body> (what)". The message never
--- carries the token: it only travels in a header.
+-- carries the token: it only travels in a header. A token from the client-credentials grant
+-- the shop refuses (401: expired or revoked) is renewed and the request sent once more.
 local function get(ctx, url, what)
-  local res, err = ctx:request{ method = "GET", url = url, headers = {
-    ["X-Shopify-Access-Token"] = ctx.cart.token, ["Accept"] = "application/json" } }
+  local res, err
+  for _ = 1, 2 do
+    local tok, terr = token.get(ctx)
+    if not tok then return nil, terr .. " (" .. what .. ")" end
+    res, err = ctx:request{ method = "GET", url = url, headers = { ["Accept"] = "application/json" },
+      before_send = function(o)
+        -- read again after the rate limiter's wait: a token due meanwhile is renewed first
+        tok = token.get(ctx) or tok
+        o.headers["X-Shopify-Access-Token"] = tok
+      end }
+    if not (res and res.status == 401 and token.refused(ctx, tok)) then break end
+    log.debug("shopify refused the access token; getting a new one", { cart = ctx.cart.name, what = what })
+  end
+  if res and res.status >= 200 and res.status <= 299 then check_version(ctx, res) end
   return cd.ok_response(ctx, what, res, err)
 end
 

@@ -128,6 +128,12 @@ local function validate(c, conn, deferred)
       end
     end
   end
+  if conn.check_settings then
+    -- settings that only make sense together (one of two ways to sign in); a value read with env
+    -- and not resolved yet counts as set
+    local ok, err = conn.check_settings(c)
+    if not ok then return nil, where .. tostring(err) end
+  end
   c.download_statuses = c.download_statuses or schema.copy(conn.default_download_statuses) or {}
   for _, s in ipairs(c.download_statuses) do
     if c.after_import_status == s then

@@ -10,7 +10,7 @@ local M = {}
 local PACKAGE = {
   name = { "string", required = true }, schema = { "table", required = true },
   capabilities = { "table", required = true }, api_version = { "string" }, rate = { "table" },
-  origin = { "function" },
+  origin = { "function" }, check_settings = { "function" },
 }
 
 -- Each capability: its module in the package and the hooks it must or may have. Only `orders`
@@ -109,7 +109,7 @@ function M.load(name, common)
     if not ok then return nil, file .. ": " .. err end
   end
   local conn = { name = pkg.name, api_version = pkg.api_version, schema = pkg.schema, rate = pkg.rate,
-                 origin = pkg.origin, capabilities = {}, package = pkg, file = file }
+                 origin = pkg.origin, check_settings = pkg.check_settings, capabilities = {}, package = pkg, file = file }
   if next(pkg.capabilities) == nil then return nil, file .. ": capabilities is empty (e.g. { orders = true })" end
   for cap, on in pairs(pkg.capabilities) do
     local spec = M.CAPABILITIES[cap]

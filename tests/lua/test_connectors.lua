@@ -11,7 +11,7 @@ local limiter = require "cartwright.limiter"
 
 ---------------------------------------------------------------- the surface
 local EXPECT = {
-  shopify = { api_version = "2025-01", page_max = 250, rate = "40/2", sorted = true, peek = true, observe = true },
+  shopify = { api_version = "2026-10", page_max = 250, rate = "40/2", sorted = true, peek = true, observe = true },
   bigcommerce = { api_version = "v2", page_max = 250, rate = "150/5", sorted = nil, peek = false, observe = true },
   woocommerce = { api_version = "wc/v3", page_max = 100, rate = "5/5", sorted = nil, peek = false, observe = false },
 }
@@ -86,7 +86,7 @@ for name, msg in out:gmatch("([^\t\n]+)\t([^\n]*)") do said[name] = msg end
 for _, c in ipairs{
   { "good", "ok connectors/good/init.lua" },
   { "nohooks", "connectors/nohooks/orders.lua: fetch_orders is missing (a function)" },
-  { "typo", "connectors/typo/init.lua: unknown field 'shema' (api_version, capabilities, name, origin, rate and schema)" },
+  { "typo", "connectors/typo/init.lua: unknown field 'shema' (api_version, capabilities, check_settings, name, origin, rate and schema)" },
   { "badspec", "connectors/badspec/init.lua: schema.token: type must be \"string\", \"number\", \"boolean\" or \"table\", not 'strin'" },
   { "nodesc", "connectors/nodesc/init.lua: schema.token: description must say what the setting is (the docs are generated from it)" },
   { "noorders", "connectors/noorders/init.lua: capability orders is declared but connectors/noorders/orders.lua is missing" },

@@ -163,7 +163,7 @@ logged(r.err, "rate limit wait cut to retry_max_seconds", { "level=warn", "cart=
 -- 4. a redirect is explained, never followed, its query never shown
 r = run("shopify", "redirect")
 failed(r, "302 on import", "http 302: the cart redirected to " .. p(other_origin)
-  .. "/admin/api/2025%-01/orders%.json %(Cartwright does not follow redirects; check the cart's url setting%)", 0)
+  .. "/admin/api/2026%-10/orders%.json %(Cartwright does not follow redirects; check the cart's url setting%)", 0)
 T.ok(not (r.out .. r.err):find(hostile.QUERY_SECRET, 1, true), "302: the Location's query is not shown")
 r = run("bigcommerce", "redirect", { command = "test" })
 T.eq(r.code, 1, "302 on test: exit 1")

@@ -32,7 +32,7 @@ local function cw(args, e) return T.cw({ "-c", cfg, table.unpack(args) }, e or e
 -- test: passed, and each way it can fail
 local code, out, err = cw{ "test", "acme" }
 T.eq(code, 0, "test: exit 0")
-T.match(out, "^Test passed: shopify 2025%-01 %(.+%)", "test: passed line")
+T.match(out, "^Test passed: shopify 2026%-10 %(.+%)", "test: passed line")
 code, out = cw({ "test", "acme" }, { ACME_TOKEN = "shpat_wrong" })
 T.eq(code, 1, "test with a bad token: exit 1")
 T.match(out, "^Test failed: credentials rejected", "test: says the credentials were rejected")

@@ -68,7 +68,7 @@ local a, b = assert(carts.load(c2, "a")), assert(carts.load(c2, "b"))
 T.ok(a.rules ~= b.rules and a.rules ~= carts.default_rules and a.download_statuses ~= b.download_statuses,
      "two carts' default lists are tables of their own")
 T.eq(table.concat(a.rules, ","), "status_map,order_prefix,reject_unmapped_shipping", "the default rules")
-T.eq(a.api_version, "2025-01", "a connector's default")
+T.eq(a.api_version, "2026-10", "a connector's default")
 
 ---------------------------------------------------------------- env: read only to talk to the cart
 local rdir = T.tmpdir()

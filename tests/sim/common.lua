@@ -735,7 +735,8 @@ M.Sim = Sim
 --         render(sim, rec) (sets rec.json and the summary fields its filters read),
 --         change(sim, rec, changes, now), handle(sim, req) -> response,
 --         fault_response(sim, status, fault) -> response, malformed_body(sim, body) (optional),
---         object_keys (optional: keys whose empty value is {} rather than []) }
+--         object_keys (optional: keys whose empty value is {} rather than []),
+--         control(sim, req, body) -> response | nil (optional: the cart's own /_sim/ endpoints) }
 --
 -- A record keeps its rendered JSON and a few summary fields, not the document: 20,000
 -- Shopify documents as Lua tables are ~350 MB of heap and slow every GC cycle. sim.orders[i],
@@ -1019,6 +1020,8 @@ function Sim:control(req)
     if not rec then return M.response(404, { error = "no such order" }) end
     return M.response(200, rec.json)
   end
+  local own = self.cart.control and self.cart.control(self, req, body) -- a cart's own endpoints
+  if own then return own end
   return M.response(404, { error = "unknown control endpoint " .. method .. " " .. path })
 end
 

@@ -70,7 +70,23 @@ local function test_shopify()
   check(res.status == 401 and body.errors:match("Invalid API key"), "shopify 401")
   res, body = get(base .. "shop.json", auth)
   check(res.status == 200 and body.shop.myshopify_domain, "shopify shop.json")
-  check(res.headers["x-shopify-api-version"] == "2025-01", "shopify version echoed")
+  check(res.headers["x-shopify-api-version"] == "2026-01", "shopify retired version served as the oldest supported one",
+    res.headers["x-shopify-api-version"])
+  res = get(sim.url .. "/admin/api/2026-07/shop.json", auth)
+  check(res.status == 200 and res.headers["x-shopify-api-version"] == "2026-07", "shopify supported version echoed")
+
+  -- the client-credentials grant: a token that expires, 400 for a wrong secret
+  local app = post(sim.url .. "/_sim/app", { client_id = "cid-1", client_secret = "sec-1", token_ttl = 60 })
+  check(app.status == 200, "shopify /_sim/app sets the app")
+  local form = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+  res, body = get(sim.url .. "/admin/oauth/access_token", form, "POST", "grant_type=client_credentials&client_id=cid-1&client_secret=nope")
+  check(res.status == 400 and body.error == "invalid_client", "shopify grant refuses a wrong secret")
+  res, body = get(sim.url .. "/admin/oauth/access_token", form, "POST", "grant_type=client_credentials&client_id=cid-1&client_secret=sec-1")
+  check(res.status == 200 and body.expires_in == 60 and body.access_token:match("^shpat_%x+$"), "shopify grant issues a token")
+  local granted = { ["X-Shopify-Access-Token"] = body.access_token }
+  check(get(base .. "shop.json", granted).status == 200, "shopify accepts an issued token")
+  post(sim.url .. "/_sim/app", { expire = true })
+  check(get(base .. "shop.json", granted).status == 401, "shopify refuses an expired token")
 
   -- default status=open hides closed/cancelled orders; status=any pages through everything
   local open = 0

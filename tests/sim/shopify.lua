@@ -1,7 +1,10 @@
 -- tests/sim/shopify.lua: a Shopify Admin REST simulator (orders, shop, locations).
--- Speaks /admin/api/{YYYY-MM}/…: X-Shopify-Access-Token auth, cursor paging through the Link
--- header's page_info, the 40 @ 2/s leaky bucket with X-Shopify-Shop-Api-Call-Limit and 429s,
--- and full order documents (~8 KB each). Uses sim.common for everything cart-neutral.
+-- Speaks /admin/api/{YYYY-MM}/…: X-Shopify-Access-Token auth (a static token, or tokens that
+-- expire, issued by the client-credentials grant at /admin/oauth/access_token), versions that
+-- fall forward (a retired or unknown one is served as the oldest supported one, named in
+-- X-Shopify-API-Version), cursor paging through the Link header's page_info, the 40 @ 2/s
+-- leaky bucket with X-Shopify-Shop-Api-Call-Limit and 429s, and full order documents (~8 KB
+-- each). Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
 
@@ -13,6 +16,8 @@ local S = { name = "shopify", object_keys = { origin_address = true, receipt = t
 local THROTTLE_MSG = "Exceeded %s calls per second for api client. "
     .. "Reduce request rates to resume uninterrupted service."
 local AUTH_MSG = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+local GRANT_MSG = "Client authentication failed due to unknown client, no client authentication included,"
+    .. " or unsupported authentication method."
 local PAGE_INFO_MSG = "%s cannot be passed when page_info is present. "
     .. "See https://shopify.dev/api/usage/pagination-rest for more information."
 
@@ -20,8 +25,28 @@ local PAGE_INFO_MSG = "%s cannot be passed when page_info is present. "
 -- Setup
 ---------------------------------------------------------------------------------------------
 
+-- The versions Shopify supports (late 2026), oldest first; opts.api_versions replaces them.
+S.API_VERSIONS = { "2026-01", "2026-04", "2026-07", "2026-10" }
+S.TOKEN_TTL = 86399 -- seconds a token of the client-credentials grant lives
+
+-- opts.client_id + opts.client_secret (+ opts.token_ttl, the seconds a token lives; + opts.
+-- expires_in, the lifetime the grant announces when it is not the real one: a shop that revokes
+-- tokens early): an app whose tokens the grant issues.
+local function set_app(sim, opts)
+  if opts.client_id and opts.client_secret then
+    local ttl = tonumber(opts.token_ttl) or S.TOKEN_TTL
+    sim.app = { client_id = tostring(opts.client_id), client_secret = tostring(opts.client_secret),
+                ttl = ttl, announced = tonumber(opts.expires_in) or ttl }
+  end
+end
+
 function S.setup(sim, opts)
   sim.token = opts.token or "shpat_test"
+  sim.api_versions = opts.api_versions or S.API_VERSIONS
+  sim.issued = {} -- token -> the time it expires
+  sim.grants = { issued = 0, refused = 0, expired = 0, tokens = {} }
+  sim.token_rng = common.rng((tonumber(opts.seed) or 1) * 7919 + 17) -- orders keep their own sequence
+  set_app(sim, opts)
   sim.shop = opts.shop or "cartwright-demo"
   sim.currency = opts.currency or "USD"
   sim.tz = opts.tz_offset or -300 -- minutes; the shop's zone (America/New_York, no DST here)
@@ -632,13 +657,57 @@ local function route(sim, req, version, rest)
   end)
 end
 
-function S.handle(sim, req)
-  local version, rest = req.path:match("^/admin/api/(%d%d%d%d%-%d%d)/(.+)$")
-  if not version then version, rest = req.path:match("^/admin/api/(unstable)/(.+)$") end
-  if not version then return common.response(404, { errors = "Not Found" }) end
-  if req.headers["x-shopify-access-token"] ~= sim.token then
-    return common.response(401, { errors = AUTH_MSG })
+-- The version a request is served as: a supported one (or unstable) as asked, any other as
+-- the oldest supported one.
+local function served_version(sim, asked)
+  if asked == "unstable" then return asked end
+  for _, v in ipairs(sim.api_versions) do
+    if v == asked then return asked end
   end
+  return sim.api_versions[1]
+end
+
+-- POST /admin/oauth/access_token: grant_type=client_credentials, client_id, client_secret as a
+-- form (or JSON) -> { access_token, scope, expires_in }.
+local function grant(sim, req)
+  local ctype = (req.headers["content-type"] or ""):lower()
+  local p = ctype:find("json", 1, true) and common.decode(req.body or "") or common.parse_query(req.body or "")
+  p = type(p) == "table" and p or {}
+  local app = sim.app
+  if p.grant_type ~= "client_credentials" then
+    sim.grants.refused = sim.grants.refused + 1
+    return common.response(400, { error = "unsupported_grant_type",
+      error_description = "The authorization grant type is not supported by the authorization server." })
+  end
+  if not app or p.client_id ~= app.client_id or p.client_secret ~= app.client_secret then
+    sim.grants.refused = sim.grants.refused + 1
+    return common.response(400, { error = "invalid_client", error_description = GRANT_MSG })
+  end
+  local tok = "shpat_" .. sim.token_rng:hex(32)
+  sim.issued[tok] = sim.clock() + app.ttl
+  sim.grants.issued = sim.grants.issued + 1
+  sim.grants.tokens[#sim.grants.tokens + 1] = tok
+  return common.response(200, { access_token = tok, scope = "read_orders,read_locations", expires_in = app.announced })
+end
+
+-- nil when the request's token is good, else the 401 to answer.
+local function refuse(sim, req)
+  local tok = req.headers["x-shopify-access-token"]
+  if tok and tok == sim.token then return nil end
+  local expires = tok and sim.issued[tok]
+  if expires and sim.clock() < expires then return nil end
+  if expires then sim.grants.expired = sim.grants.expired + 1 end
+  return common.response(401, { errors = AUTH_MSG })
+end
+
+function S.handle(sim, req)
+  if req.path == "/admin/oauth/access_token" and req.method == "POST" then return grant(sim, req) end
+  local asked, rest = req.path:match("^/admin/api/(%d%d%d%d%-%d%d)/(.+)$")
+  if not asked then asked, rest = req.path:match("^/admin/api/(unstable)/(.+)$") end
+  if not asked then return common.response(404, { errors = "Not Found" }) end
+  local denied = refuse(sim, req)
+  if denied then return denied end
+  local version = served_version(sim, asked)
   sim.request_seq = sim.request_seq + 1
   local headers = { ["X-Shopify-API-Version"] = version,
     ["X-Request-Id"] = string.format("sim-%08x", sim.request_seq) }
@@ -649,11 +718,40 @@ function S.handle(sim, req)
     headers["X-Shopify-Shop-Api-Call-Limit"] = used .. "/" .. sim.rate.capacity
     if not ok then resp = S.fault_response(sim, 429) end
   end
-  resp = resp or route(sim, req, version, rest)
+  resp = resp or route(sim, req, asked, rest)
   for k, v in pairs(headers) do
     if resp.headers[k] == nil then resp.headers[k] = v end
   end
   return resp
+end
+
+-- /_sim/rate: POST { capacity, per_second } replaces the leaky bucket, { off = true } drops it.
+-- /_sim/app: GET -> the grant's counts and the tokens it issued (tests look for them where
+-- they must not be); POST { client_id, client_secret, token_ttl, expires_in } sets the app,
+-- { expire = true } makes every token issued so far expire now.
+function S.control(sim, req, body)
+  if req.path == "/_sim/rate" and req.method == "POST" then
+    -- { capacity, per_second } a new leaky bucket, { off = true } none
+    sim.rate, sim.bucket = nil, nil
+    if not body.off then
+      sim.rate = { capacity = tonumber(body.capacity) or 40, per_second = tonumber(body.per_second) or 2 }
+      sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
+    end
+    return common.response(200, { rate = sim.rate or common.null })
+  end
+  if req.path ~= "/_sim/app" then return nil end
+  if req.method == "POST" then
+    set_app(sim, body)
+    if body.expire then
+      local now = sim.clock()
+      for tok in pairs(sim.issued) do sim.issued[tok] = now end
+    end
+  elseif req.method ~= "GET" then
+    return nil
+  end
+  return common.response(200, { issued = sim.grants.issued, refused = sim.grants.refused,
+    expired = sim.grants.expired, tokens = common.list(sim.grants.tokens),
+    ttl = sim.app and sim.app.ttl or common.null })
 end
 
 ---------------------------------------------------------------------------------------------
