@@ -20,6 +20,10 @@ local PAGE_INFO_MSG = "%s cannot be passed when page_info is present. "
 -- Setup
 ---------------------------------------------------------------------------------------------
 
+-- The REST bucket of each plan (`plan` option): its size, and what drains each second.
+S.PLANS = { standard = { capacity = 40, per_second = 2 }, advanced = { capacity = 80, per_second = 4 },
+            plus = { capacity = 400, per_second = 20 } }
+
 function S.setup(sim, opts)
   sim.token = opts.token or "shpat_test"
   sim.shop = opts.shop or "cartwright-demo"
@@ -30,8 +34,9 @@ function S.setup(sim, opts)
   sim.request_seq = 0
   local rate = opts.rate
   if rate ~= false then
+    local plan = S.PLANS[opts.plan or "standard"] or error("sim.shopify: unknown plan " .. tostring(opts.plan), 0)
     rate = rate or {}
-    sim.rate = { capacity = rate.capacity or 40, per_second = rate.per_second or 2 }
+    sim.rate = { capacity = rate.capacity or plan.capacity, per_second = rate.per_second or plan.per_second }
     sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
   end
   sim.locations = {
