@@ -328,8 +328,9 @@ end
 
 -- The store's quota, on every answer: X-Rate-Limit-Requests-Left of X-Rate-Limit-Requests-Quota
 -- per X-Rate-Limit-Time-Window-Ms, and X-Rate-Limit-Time-Reset-Ms until the window starts
--- again (the wait ctx:request honours on a 429). A count or a time that is not a whole
--- number, more left than the quota, a quota of 0 or a reset beyond the window is ignored.
+-- again (the wait ctx:request honours on a 429). The quota and its window size the limiter
+-- (Standard and Plus 150 per 30 s, Pro 450). A count or a time that is not a whole number, more
+-- left than the quota, a quota or a window of 0 or a reset beyond the window is ignored.
 local function count(v)
   return tonumber((v or ""):match("^%s*(%d+)%s*$"))
 end
@@ -340,8 +341,10 @@ local function observe(res)
   local reset, window = count(h["x-rate-limit-time-reset-ms"]), count(h["x-rate-limit-time-window-ms"])
   if left and quota and (quota == 0 or left > quota) then left = nil end
   if reset and window and reset > window then reset = nil end
-  if not left and not reset then return nil end
-  return { left = left, reset = reset and reset / 1000 }
+  local capacity, per_second
+  if quota and window and quota > 0 and window > 0 then capacity, per_second = quota, quota * 1000 / window end
+  if not left and not reset and not capacity then return nil end
+  return { left = left, reset = reset and reset / 1000, capacity = capacity, per_second = per_second }
 end
 
 return {

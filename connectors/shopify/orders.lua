@@ -276,11 +276,13 @@ end
 
 -- X-Shopify-Shop-Api-Call-Limit: 32/40 = 32 calls of the shop's bucket of 40 are used (by us
 -- and by every other app of the shop). What is left, less one to spare, is what the limiter may
--- spend now. A count above the size, a size of 0 or text is ignored.
+-- spend now. The size is the plan's bucket, and Shopify drains a twentieth of it each second
+-- (40 @ 2/s Standard, 80 @ 4/s Advanced, 400 @ 20/s Plus): the limiter is sized from it. A count
+-- above the size, a size of 0 or text is ignored.
 local function observe(res)
   local used, size = (res.headers["x-shopify-shop-api-call-limit"] or ""):match("^%s*(%d+)%s*/%s*(%d+)%s*$")
   used, size = tonumber(used), tonumber(size)
-  if used and size > 0 and used <= size then return { left = size - used - 1 } end
+  if used and size > 0 and used <= size then return { left = size - used - 1, capacity = size, per_second = size / 20 } end
   return nil
 end
 

@@ -62,8 +62,10 @@ M.common = {
       .. " [rules.md](rules.md)." },
   rate_limit = { type = "table", default_text = PER_CONNECTOR, example = "{ capacity = 40, per_second = 2 }",
     description = "`{ capacity = N, per_second = R }`: the cart's token bucket, shared by every job of the"
-      .. " cart in the process: at most `N` requests at once, then `R` more each second. Another key or"
-      .. " value is a config error (below)",
+      .. " cart in the process: at most `N` requests at once, then `R` more each second. Unset, the bucket"
+      .. " is sized from what the cart announces (BigCommerce's quota per window, Shopify's bucket size) and"
+      .. " starts from the connector's rate; set, it wins over what the cart announces (the cart's count of"
+      .. " requests left can still only lower it). Another key or value is a config error (below)",
     fields = {
       capacity = { type = "number", required = true, check = function(v) return schema.check_finite(v, 1) end,
         description = "requests at once, at least 1" },

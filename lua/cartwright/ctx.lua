@@ -57,7 +57,8 @@ function M.new(cart, conn)
   return setmetatable({
     cart = cart, connector = conn, log = log,
     origin = origin, origin_error = oerr, unresolved = pending,
-    limiter = limiter.get(cart.name, cart.rate_limit or conn.rate or limiter.DEFAULT_RATE),
+    -- the merchant's rate_limit wins; else the connector's rate, until the cart announces its own
+    limiter = limiter.get(cart.name, cart.rate_limit or conn.rate or limiter.DEFAULT_RATE, cart.rate_limit == nil),
     stats = { requests = 0, retries = 0, throttled = 0 },
   }, Ctx)
 end
@@ -95,7 +96,8 @@ local function asked_wait(res, quota)
 end
 
 --- The cart's own view of its quota, read by the connector's observe(res) hook, so the limiter
---- slows down before a 429. Returns what the hook read ({ left =, reset = }) | nil.
+--- is sized from it and slows down before a 429. Returns what the hook read ({ capacity =,
+--- per_second =, left =, reset = }, any of them) | nil.
 function Ctx:observe(res)
   local observe = self.connector.observe
   if not observe then return nil end
@@ -159,7 +161,9 @@ function Ctx:request(opts)
         .. " (Cartwright sends requests and credentials only to the cart's own origin)", other, self.origin)
     end
     self.stats.requests = self.stats.requests + 1
+    self.limiter:sending()
     res, err = http.request(opts)
+    self.limiter:answered()
     quota = nil
     if res then
       res.url = opts.url

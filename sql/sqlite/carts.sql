@@ -20,3 +20,14 @@ UPDATE carts SET watermark = :watermark WHERE name = :name
 -- name: cart_finish_import (exec)
 UPDATE carts SET last_import_at = cw_now(), last_summary = :summary, last_error = :error
   WHERE name = :name
+
+-- name: cart_quota_get (one)
+-- what the cart's rate limiter knew at the end of the last run (limiter.lua)
+SELECT capacity, per_second, tokens, at, window_left, window_end FROM cart_quotas WHERE cart = :cart
+
+-- name: cart_quota_put (exec)
+INSERT INTO cart_quotas(cart, capacity, per_second, tokens, at, window_left, window_end)
+  VALUES(:cart, :capacity, :per_second, :tokens, :at, :window_left, :window_end)
+  ON CONFLICT(cart) DO UPDATE SET capacity = coalesce(excluded.capacity, capacity),
+    per_second = coalesce(excluded.per_second, per_second), tokens = excluded.tokens, at = excluded.at,
+    window_left = excluded.window_left, window_end = excluded.window_end

@@ -151,6 +151,24 @@ for _, c in ipairs{
 } do
   T.eq(left(c[1].observe(res(c[2]))), c[3], c[4])
 end
+-- the size each cart announces: BigCommerce quota per window, Shopify's bucket and a twentieth of it per second
+local function size(q) return q and tostring(q.capacity) .. "@" .. tostring(q.per_second) or "nil" end
+for _, c in ipairs{
+  { shopify, { ["x-shopify-shop-api-call-limit"] = "32/40" }, "40@2.0", "Shopify Standard: 40 @ 2/s" },
+  { shopify, { ["x-shopify-shop-api-call-limit"] = "1/80" }, "80@4.0", "Shopify Advanced: 80 @ 4/s" },
+  { shopify, { ["x-shopify-shop-api-call-limit"] = "12/400" }, "400@20.0", "Shopify Plus: 400 @ 20/s" },
+  { bigcommerce, { ["x-rate-limit-requests-left"] = "449", ["x-rate-limit-requests-quota"] = "450",
+                   ["x-rate-limit-time-reset-ms"] = "29990", ["x-rate-limit-time-window-ms"] = "30000" }, "450@15.0",
+    "BigCommerce Pro: 450 per 30 s = 15/s" },
+  { bigcommerce, { ["x-rate-limit-requests-quota"] = "150", ["x-rate-limit-time-window-ms"] = "30000" }, "150@5.0",
+    "BigCommerce Standard: 150 per 30 s, from the quota and window alone" },
+  { bigcommerce, { ["x-rate-limit-requests-quota"] = "150", ["x-rate-limit-time-window-ms"] = "0" }, "nil",
+    "BigCommerce: a window of 0: no size" },
+  { bigcommerce, { ["x-rate-limit-requests-quota"] = "0", ["x-rate-limit-time-window-ms"] = "30000",
+                   ["x-rate-limit-requests-left"] = "0" }, "nil", "BigCommerce: a quota of 0: no size" },
+} do
+  T.eq(size(c[1].observe(res(c[2])) or false), c[3], c[4])
+end
 T.eq(carts.connector("woocommerce").observe, nil, "WooCommerce: no quota headers, no observe hook")
 -- ctx.lua knows no cart by name
 local f = assert(io.open(package.cartwright_home .. "/lua/cartwright/ctx.lua"))

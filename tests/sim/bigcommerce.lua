@@ -53,6 +53,9 @@ end
 -- Setup
 ---------------------------------------------------------------------------------------------
 
+-- The store's quota per 30 s window on each plan (`plan` option).
+B.PLANS = { standard = { quota = 150 }, plus = { quota = 150 }, pro = { quota = 450 } }
+
 function B.setup(sim, opts)
   sim.store_hash = opts.store_hash or opts.hash or "abc123"
   sim.token = opts.token or "bc_test"
@@ -67,8 +70,9 @@ function B.setup(sim, opts)
   sim.consignments = opts.consignments == nil and "object" or opts.consignments
   local rate = opts.rate
   if rate ~= false then
+    local plan = B.PLANS[opts.plan or "standard"] or error("sim.bigcommerce: unknown plan " .. tostring(opts.plan), 0)
     rate = rate or {}
-    local quota = rate.quota or rate.capacity or 150
+    local quota = rate.quota or rate.capacity or plan.quota
     local window = rate.window or (rate.per_second and quota / rate.per_second) or 30
     sim.quota = common.fixed_window(quota, window)
   end

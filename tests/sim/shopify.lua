@@ -40,6 +40,10 @@ local function set_app(sim, opts)
   end
 end
 
+-- The REST bucket of each plan (`plan` option): its size, and what drains each second.
+S.PLANS = { standard = { capacity = 40, per_second = 2 }, advanced = { capacity = 80, per_second = 4 },
+            plus = { capacity = 400, per_second = 20 } }
+
 function S.setup(sim, opts)
   sim.token = opts.token or "shpat_test"
   sim.api_versions = opts.api_versions or S.API_VERSIONS
@@ -55,8 +59,9 @@ function S.setup(sim, opts)
   sim.request_seq = 0
   local rate = opts.rate
   if rate ~= false then
+    local plan = S.PLANS[opts.plan or "standard"] or error("sim.shopify: unknown plan " .. tostring(opts.plan), 0)
     rate = rate or {}
-    sim.rate = { capacity = rate.capacity or 40, per_second = rate.per_second or 2 }
+    sim.rate = { capacity = rate.capacity or plan.capacity, per_second = rate.per_second or plan.per_second }
     sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
   end
   sim.locations = {

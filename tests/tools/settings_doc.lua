@@ -62,7 +62,8 @@ local function connector_block(conn)
   local lines = { table_of(conn.schema), "" }
   if #statuses > 0 then lines[#lines + 1] = "Statuses (`cart_status`): " .. table.concat(statuses, ", ") .. "." end
   lines[#lines + 1] = "Default `download_statuses`: " .. code(conn.default_download_statuses or {}) .. "."
-    .. " Default `rate_limit`: " .. code(conn.rate or require("cartwright.limiter").DEFAULT_RATE) .. "."
+    .. " Default `rate_limit`: " .. code(conn.rate or require("cartwright.limiter").DEFAULT_RATE)
+    .. (conn.observe and ", until the cart announces its own size." or ".")
   return table.concat(lines, "\n")
 end
 

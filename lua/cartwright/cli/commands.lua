@@ -26,6 +26,7 @@ M.options = {
   orders = { value = "N", help = "orders the simulator starts with" },
   seed = { value = "S", help = "seed of the generated orders" },
   host = { value = "HOST", help = "address to listen on (default 127.0.0.1)" },
+  plan = { value = "PLAN", help = "the cart's plan, for its rate limit (Shopify standard|advanced|plus, BigCommerce standard|plus|pro)" },
 }
 
 -- Global options: accepted before the command and after it, by every command.
@@ -60,9 +61,9 @@ M.list = {
   { name = "rules replay", usage = "rules replay [--cart C] [--since DATE] [--apply] [--json]",
     summary = "run stored orders through the current rules: what changes (written with --apply)",
     args = { 0, 0 }, options = { "cart", "since", "apply", "json" }, run = "rules.replay" },
-  { name = "sim", usage = "sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S] [--host H]",
+  { name = "sim", usage = "sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S] [--host H] [--plan P]",
     summary = "serve a local cart simulator (for tests and demos)", args = { 1, 1 },
-    options = { "port", "orders", "seed", "host" }, serving = true, run = "sim.run" },
+    options = { "port", "orders", "seed", "host", "plan" }, serving = true, run = "sim.run" },
   { name = "help", usage = "help [COMMAND]", summary = "every command, or one", args = { 0, 2 }, options = {},
     run = "help" },
   { name = "run", usage = "run FILE.lua [ARGS...]", summary = "run a Lua file in the engine's runtime", engine = true },

@@ -296,7 +296,10 @@ function Run:run()
   local q = { since = since, ["until"] = self.window_until, page_size = cart.batch_size,
               statuses = cart.download_statuses }
   log.info("import started", { cart = cart.name, since = since, ["until"] = self.window_until })
+  -- the cart's quota as the last run left it (a new process), refilled by the time since
+  self.ctx.limiter:load(self.db)
   local ok, err = self.conn.fetch_orders(self.ctx, q, function(raws, docs) return self:page(raws, docs) end)
+  if not self.opts.dry_run then self.ctx.limiter:save(self.db) end
   self.stats.requests = self.ctx.stats.requests
   self.stats.retries = self.ctx.stats.retries
   if not ok then return nil, tostring(err), self.stats end
