@@ -68,7 +68,7 @@ M.list = {
   { name = "connector new", usage = "connector new NAME [--dir DIR] [--json]",
     summary = "a new connector package to fill in, with a simulator skeleton",
     args = { 1, 1 }, options = { "dir", "json" }, run = "connector.new" },
-  { name = "sim", usage = "sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S] [--host H]",
+  { name = "sim", usage = "sim shopify|bigcommerce|woocommerce|NAME|FILE.lua [--port N] [--orders N] [--seed S] [--host H]",
     summary = "serve a local cart simulator (for tests and demos)", args = { 1, 1 },
     options = { "port", "orders", "seed", "host" }, serving = true, run = "sim.run" },
   { name = "help", usage = "help [COMMAND]", summary = "every command, or one", args = { 0, 2 }, options = {},
