@@ -3,7 +3,6 @@
 -- reads the cart and imports into a scratch SQLite file of its own, never the merchant's
 -- database; it writes nothing to the cart (the simulators' fault controls are not the cart).
 local carts = require "cartwright.carts"
-local context = require "cartwright.ctx"
 local store = require "cartwright.store"
 local http = require "cartwright.http"
 local json = require "cjson.safe"
