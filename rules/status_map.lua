@@ -1,6 +1,7 @@
 -- Maps each cart's own statuses to ours: received, payment_received, shipped, cancelled.
 -- The first line that matches wins; every field named in a line must match. Edit freely:
--- add a connector, or a custom status your cart uses.
+-- add a connector, or a custom status your cart uses. A connector without a table here may
+-- ship its own (orders.lua: statuses = { [cart status] = ours }), which is used then.
 local to_ours = {
   shopify = {
     { cart_status = "cancelled", status = "cancelled" },
@@ -53,6 +54,15 @@ return {
   to_cart = to_cart,
   apply = function(order, ctx)
     local map = to_ours[ctx.connector]
+    if not map and ctx.statuses then
+      local ours = ctx.statuses[order.cart_status]
+      if ours then
+        order.status = ours
+        return
+      end
+      return "hold", "no status mapping for cart status '" .. tostring(order.cart_status) .. "' (status_map has no table for "
+        .. tostring(ctx.connector) .. "; the connector's own statuses have none for it)"
+    end
     if not map then return "hold", "status_map has no table for connector " .. tostring(ctx.connector) end
     for _, line in ipairs(map) do
       if matches(line, order) then

@@ -6,6 +6,9 @@
 -- text_quantity_<family>: normalize gives the last line of every order whose id ends in 3 its
 -- quantity as text ("2"), which the order model refuses: init.lua = M.package(family,
 -- "text_quantity_"), orders.lua = M.text_quantity(family).
+-- repeating_<family>: every page after the first starts again with the last order of the page
+-- before it (an off-by-one cursor): init.lua = M.package(family, "repeating_"), orders.lua =
+-- M.repeating(family).
 local M = {}
 
 local function copy(t)
@@ -52,6 +55,25 @@ function M.text_quantity(family)
       line.quantity = tostring(line.quantity)
     end
     return order, err
+  end
+  return c
+end
+
+--- The family's orders hooks, with pages that repeat the previous page's last order.
+function M.repeating(family)
+  local base = require("connectors." .. family .. ".orders")
+  local c = copy(base)
+  function c.fetch_orders(ctx, q, on_page)
+    local last_raw, last_doc
+    return base.fetch_orders(ctx, q, function(raws, docs)
+      local r, d = raws, docs
+      if last_raw then
+        r, d = { last_raw }, { last_doc }
+        for i = 1, #raws do r[i + 1], d[i + 1] = raws[i], docs[i] end
+      end
+      last_raw, last_doc = raws[#raws], docs[#docs]
+      return on_page(r, d)
+    end)
   end
   return c
 end

@@ -92,11 +92,11 @@ assert(schema.check_schema(M.common, "carts.common"))
 
 local loaded = {}
 
---- Loads the connector package connectors/<name>/ once (connector.load). Returns the connector
---- table | nil, err.
-function M.connector(name)
+--- Loads the connector package connectors/<name>/ (or <dir>/<name>/, dir being the config's
+--- connectors_dir) once (connector.load). Returns the connector table | nil, err.
+function M.connector(name, dir)
   if loaded[name] then return loaded[name] end
-  local conn, err = connector.load(name, M.common)
+  local conn, err = connector.load(name, M.common, dir)
   if not conn then return nil, err end
   loaded[name] = conn
   return conn
@@ -155,7 +155,7 @@ end
 function M.load(cfg, name)
   local c = cfg.carts[name]
   if not c then return nil, "no cart named \"" .. tostring(name) .. "\" in " .. (cfg.path or "the config") end
-  local conn, err = M.connector(c.connector)
+  local conn, err = M.connector(c.connector, cfg.connectors_dir)
   if not conn then return nil, (c._where or "?") .. ": cart \"" .. name .. "\": " .. err end
   if not c._valid then
     local ok, verr = validate(c, conn, true)

@@ -31,6 +31,20 @@ M.CAPABILITIES = {
 }
 
 local STATUS_LIST = { type = "table", items = { type = "string" } }
+M.OUR_STATUSES = { received = true, payment_received = true, shipped = true, cancelled = true }
+
+-- The config's connectors_dir: packages there are found after the shipped ones (a shipped
+-- name always means the shipped connector). A searcher after the engine's own.
+local extra_dir
+table.insert(package.searchers, function(mod)
+  local rest = extra_dir and mod:match("^connectors%.([%w_.]+)$")
+  if not rest then return nil end
+  local path, err = package.searchpath(rest, extra_dir .. "/?.lua;" .. extra_dir .. "/?/init.lua")
+  if not path then return "\n\t" .. err:gsub("^\n\t", "") end
+  local fn, lerr = loadfile(path, "t")
+  if not fn then error(lerr, 0) end
+  return fn, path
+end)
 local COUNT = { type = "number", check = schema.number_between(1, nil, true) }
 
 -- The module `mod`, or nil, err naming what is missing. The path it came from, relative to the
@@ -71,9 +85,21 @@ local function check_orders(o, file)
     local ok, err = schema.check_value(COUNT, o[k], k)
     if not ok then return nil, file .. ": " .. err end
   end
-  for _, k in ipairs{ "statuses", "default_download_statuses" } do
-    local ok, err = schema.check_value(STATUS_LIST, o[k], k)
+  local ok, err = schema.check_value(STATUS_LIST, o.default_download_statuses, "default_download_statuses")
+  if not ok then return nil, file .. ": " .. err end
+  local st = o.statuses
+  if st ~= nil and (next(st) == nil or st[1] ~= nil) then
+    ok, err = schema.check_value(STATUS_LIST, st, "statuses")
     if not ok then return nil, file .. ": " .. err end
+  elseif st ~= nil then
+    -- { [cart status] = ours }: also the status_map rule's table for this connector
+    for k, v in pairs(st) do
+      if type(k) ~= "string" or k == "" or type(v) ~= "string" or not M.OUR_STATUSES[v] then
+        return nil, file .. ": statuses must be a list of the cart's statuses, or a table of them to ours"
+          .. " ({ paid = \"payment_received\" }: received, payment_received, shipped or cancelled); got "
+          .. string.format("%q", tostring(k)) .. " = " .. string.format("%q", tostring(v))
+      end
+    end
   end
   if o.sorted_by_updated and not o.updated_at then
     return nil, file .. ": sorted_by_updated needs updated_at(doc), the time the watermark moves to"
@@ -82,15 +108,19 @@ local function check_orders(o, file)
 end
 
 --- Loads and checks the package connectors/<name>/ (on a developer's path also
---- tests/connectors/<name>/). `common` is the settings every cart has, which a connector's
---- schema may not declare again. Returns the connector table | nil, err: "unknown connector
---- 'x'", or an error naming the package's file (and line, for an error the file raised).
-function M.load(name, common)
+--- tests/connectors/<name>/; then `dir`/<name>/, the config's connectors_dir). `common` is
+--- the settings every cart has, which a connector's schema may not declare again. Returns the
+--- connector table | nil, err: "unknown connector 'x' (looked in …)", or an error naming the
+--- package's file (and line, for an error the file raised).
+function M.load(name, common, dir)
   if type(name) ~= "string" then
     return nil, "connector must be the name of a connector, e.g. \"shopify\", not " .. type(name)
   end
-  if not name:match("^[%w_]+$") then return nil, "unknown connector '" .. name .. "'" end
-  local pkg, file = need("connectors." .. name, "unknown connector '" .. name .. "'")
+  extra_dir = dir
+  local unknown = "unknown connector '" .. name .. "' (looked in " .. (package.cartwright_home or ".") .. "/connectors"
+    .. (dir and (" and " .. dir) or "") .. ")"
+  if not name:match("^[%w_]+$") then return nil, unknown end
+  local pkg, file = need("connectors." .. name, unknown)
   if not pkg then return nil, file end
   if not file:match("/init%.lua$") then
     return nil, file .. ": a connector is a package: connectors/" .. name .. "/init.lua (schema, capabilities)"

@@ -99,8 +99,8 @@ for _, c in ipairs{
   { "statuses", "connectors/statuses/orders.lua: statuses must list non-empty strings" },
   { "legacy", "connectors/legacy.lua: a connector is a package: connectors/legacy/init.lua (schema, capabilities) and"
     .. " connectors/legacy/orders.lua (the hooks); see docs/connectors.md" },
-  { "nope", "unknown connector 'nope'" },
-  { "../lua", "unknown connector '../lua'" },
+  { "nope", "unknown connector 'nope' (looked in " .. home .. "/connectors)" },
+  { "../lua", "unknown connector '../lua' (looked in " .. home .. "/connectors)" },
 } do
   T.eq(said[c[1]], c[2], "package " .. c[1])
 end

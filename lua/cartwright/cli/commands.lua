@@ -27,6 +27,8 @@ M.options = {
   seed = { value = "S", help = "seed of the generated orders" },
   host = { value = "HOST", help = "address to listen on (default 127.0.0.1)" },
   plan = { value = "PLAN", help = "the cart's plan, for its rate limit (Shopify standard|advanced|plus, BigCommerce standard|plus|pro)" },
+  write = { help = "also check the cart's write capabilities (there are none yet: nothing is written)" },
+  dir = { value = "DIR", help = "where the new package goes (default the engine's connectors/)" },
 }
 
 -- Global options: accepted before the command and after it, by every command.
@@ -61,7 +63,13 @@ M.list = {
   { name = "rules replay", usage = "rules replay [--cart C] [--since DATE] [--apply] [--json]",
     summary = "run stored orders through the current rules: what changes (written with --apply)",
     args = { 0, 0 }, options = { "cart", "since", "apply", "json" }, run = "rules.replay" },
-  { name = "sim", usage = "sim shopify|bigcommerce|woocommerce [--port N] [--orders N] [--seed S] [--host H] [--plan P]",
+  { name = "connector check", usage = "connector check CART [--since DATE] [--write] [--json]",
+    summary = "conformance checks of a cart's connector against the cart (read-only; a scratch database)",
+    args = { 1, 1 }, options = { "since", "write", "json" }, run = "connector.check" },
+  { name = "connector new", usage = "connector new NAME [--dir DIR] [--json]",
+    summary = "a new connector package to fill in, with a simulator skeleton",
+    args = { 1, 1 }, options = { "dir", "json" }, run = "connector.new" },
+  { name = "sim", usage = "sim shopify|bigcommerce|woocommerce|NAME|FILE.lua [--port N] [--orders N] [--seed S] [--host H] [--plan P]",
     summary = "serve a local cart simulator (for tests and demos)", args = { 1, 1 },
     options = { "port", "orders", "seed", "host", "plan" }, serving = true, run = "sim.run" },
   { name = "help", usage = "help [COMMAND]", summary = "every command, or one", args = { 0, 2 }, options = {},

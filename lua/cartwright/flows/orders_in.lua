@@ -45,6 +45,16 @@ local function flag_unknown_skus(db, order, has_catalog)
   end
 end
 
+--- The connector's status table { [cart status] = ours } when its orders.lua `statuses` is one
+--- (not a plain list of the cart's statuses), as a copy; else nil.
+function M.status_table(conn)
+  local st = conn.statuses
+  if type(st) ~= "table" or next(st) == nil or st[1] ~= nil then return nil end
+  local copy = {}
+  for k, v in pairs(st) do copy[k] = v end
+  return copy
+end
+
 local Run = {}
 Run.__index = Run
 
@@ -70,6 +80,8 @@ function M.new(db, cart, conn, opts)
   -- one read-only view for every rule and order: a rule cannot change what the next one sees
   r.rule_ctx = sandbox.readonly{
     cart = rules.public_settings(cart, conn), connector = conn.name or cart.connector,
+    -- the connector's own { [cart status] = ours } (orders.lua statuses), for status_map
+    statuses = M.status_table(conn),
     -- ctx.tag(order, "wholesale"): adds a tag to the order (order.tags is a list of names)
     tag = function(order, name)
       if type(order) ~= "table" or type(name) ~= "string" or name == "" then
