@@ -102,34 +102,43 @@ static int exec_migration(store *s, const sqlmigration *m, char *err, size_t err
     return 0;
 }
 
-/* Applies each missing migration in its own transaction together with its version bump. The
- * version is read inside the transaction, after the write lock is taken: two processes opening
- * a new database at once each see the other's migrations, never apply one twice. */
+/* Applies the missing migrations and the version bump in one transaction: one write lock per
+ * open, however many there are (each lock cycle is a chance for processes opening a new file
+ * at once to meet in SQLite's lock upgrades), and a failing migration leaves the schema as it
+ * was. The version is read inside the transaction, after the write lock is taken: two
+ * processes opening a new database at once each see the other's migrations, never apply one
+ * twice. */
 static int migrate(store *s, int upto, char *err, size_t errlen)
 {
-    for (;;) {
-        if (exec_sql(s, "BEGIN IMMEDIATE", err, errlen)) return -1;
-        int v = user_version(s->db);
-        char bump[64];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-        char ignore[16];
-        if (v < 0 || v > s->sql->nmigrations) {
-            if (v < 0) snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db));
-            else snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, s->sql->nmigrations);
-            exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
-            return -1;
-        }
-        if (v >= upto) return exec_sql(s, "COMMIT", err, errlen);
-        if (exec_migration(s, &s->sql->migrations[v], err, errlen) || exec_sql(s, bump, err, errlen) ||
-            exec_sql(s, "COMMIT", err, errlen)) {
-            exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
-            return -1;
-        }
-        s->migrated++;
-        char num[16];
-        snprintf(num, sizeof num, "%d", v + 1);
-        log_write(LOG_INFO, "applied migration", (const char *[]){"version", num, "db", s->path, NULL});
+    char ignore[16];
+    if (exec_sql(s, "BEGIN IMMEDIATE", err, errlen)) return -1;
+    int v = user_version(s->db);
+    if (v < 0 || v > s->sql->nmigrations) {
+        if (v < 0) snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(s->db));
+        else snprintf(err, errlen, "database schema %d is newer than this cartwright (%d)", v, s->sql->nmigrations);
+        exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
+        return -1;
     }
+    if (v >= upto) return exec_sql(s, "COMMIT", err, errlen);
+    char bump[64];
+    snprintf(bump, sizeof bump, "PRAGMA user_version = %d", upto);
+    for (int m = v; m < upto; m++) {
+        if (exec_migration(s, &s->sql->migrations[m], err, errlen)) {
+            exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
+            return -1;
+        }
+    }
+    if (exec_sql(s, bump, err, errlen) || exec_sql(s, "COMMIT", err, errlen)) {
+        exec_sql(s, "ROLLBACK", ignore, sizeof ignore);
+        return -1;
+    }
+    for (int m = v + 1; m <= upto; m++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", m);
+        log_write(LOG_INFO, "applied migration", (const char *[]){"version", num, "db", s->path, NULL});
+        s->migrated++;
+    }
+    return 0;
 }
 
 /* Waiting for another process's write lock: sleeps in growing steps up to BUSY_WAIT_MS in all,
@@ -152,6 +161,27 @@ static int busy_wait(void *ud, int count)
     struct timespec ts = {0, step * 1000000L};
     nanosleep(&ts, NULL);
     return 1;
+}
+
+/* The pragmas and the migrations of open. Processes opening a new file at once can meet in
+ * SQLite's lock upgrades (the switch to WAL, the first write), where SQLite answers BUSY at once
+ * instead of calling the busy handler, to break a deadlock: that open is tried again after a
+ * short sleep, within the same BUSY_WAIT_MS as any wait for the lock. */
+static int setup_schema(store *s, int upto, char *err, size_t errlen)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int attempt = 0;; attempt++) {
+        if (!exec_sql(s, "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                         " PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON;", err, errlen) &&
+            !migrate(s, upto, err, errlen))
+            return 0;
+        if ((sqlite3_extended_errcode(s->db) & 0xff) != SQLITE_BUSY) return -1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - start.tv_sec) * 1000LL + (now.tv_nsec - start.tv_nsec) / 1000000 >= BUSY_WAIT_MS) return -1;
+        struct timespec ts = {0, (5 + (attempt % 10) * 5) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void store_close(store *s)
@@ -251,9 +281,7 @@ static int store_init(store *s, const char *path, int upto, char *err, size_t er
      * 0.2 s in all, and wrote 545 MB; letting the log reach 512 MiB before a checkpoint (and
      * checkpointing on close, as SQLite does) wrote 540 MB with one sync, and the import never
      * waited. Durability is the same: a commit is durable once the OS has written the log. */
-    if (exec_sql(s, "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; PRAGMA foreign_keys = ON;", err, errlen) ||
-        migrate(s, upto, err, errlen))
-        return -1;
+    if (setup_schema(s, upto, err, errlen)) return -1;
     int page = 0;
     sqlite3_stmt *ps = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK && sqlite3_step(ps) == SQLITE_ROW)
