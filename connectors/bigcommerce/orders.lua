@@ -134,6 +134,31 @@ local function from_consignments(groups)
   return lines, ships
 end
 
+-- The coupons of an order read from its lines, without the /coupons call: each line item lists
+-- what a coupon took off it (applied_discounts: { code, amount }). When the amounts that carry a
+-- code add up to the order's coupon_discount they are its coupons, in the /coupons shape
+-- ({ code, discount }), in the order the lines name them; otherwise nil (a coupon on no line,
+-- such as one for free shipping, or a store that leaves the code out), and the order pays for
+-- the call.
+local function coupons_from_lines(products, order)
+  local want = cents(order.coupon_discount) or 0
+  if want == 0 then return {} end
+  local sums, codes, total = {}, {}, 0
+  for _, p in ipairs(tbl(products)) do
+    for _, d in ipairs(tbl(tbl(p).applied_discounts)) do
+      local code, amount = str(tbl(d).code), cents(tbl(d).amount)
+      if code and amount then
+        if not sums[code] then codes[#codes + 1] = code end
+        sums[code], total = (sums[code] or 0) + amount, total + amount
+      end
+    end
+  end
+  if total ~= want then return nil end
+  local out = {}
+  for i, code in ipairs(codes) do out[i] = { code = code, discount = fmt_cents(sums[code]) } end
+  return out
+end
+
 -- One order's full document: { order = the order as listed, products = … only when its
 -- consignments are incomplete or absent, shipping_addresses = … only when absent, coupons = … }.
 -- The raw is assembled by concatenation, never re-encoded, so the stored bytes are exactly what
@@ -155,8 +180,10 @@ local function with_details(ctx, raw, order)
     parts[#parts + 1] = ',"shipping_addresses":' .. araw
     doc.shipping_addresses = addrs
   end
-  -- Coupon codes cost a third call, so only orders that used a coupon pay for it.
-  if (cents(order.coupon_discount) or 0) ~= 0 then
+  -- Coupon codes cost a third call, so only orders that used a coupon and whose lines do not
+  -- account for it (coupons_from_lines) pay for it.
+  if (cents(order.coupon_discount) or 0) ~= 0
+    and not coupons_from_lines(doc.products or (from_consignments(groups)), order) then
     local craw, coupons, cerr = sub_list(ctx, "orders/" .. id .. "/coupons", "coupons of order " .. id)
     if not craw then return nil, nil, cerr end
     parts[#parts + 1] = ',"coupons":' .. craw
@@ -301,7 +328,9 @@ local function normalize(_ctx, doc)
   form_fields(custom, b)
   form_fields(custom, s)
   local discounts = {}
-  for _, c in ipairs(tbl(doc.coupons)) do
+  local coupons = doc.coupons
+  if coupons == nil then coupons = coupons_from_lines(products, o) or {} end
+  for _, c in ipairs(coupons) do
     discounts[#discounts + 1] = { code = str(c.code), amount = money(nn(c.discount) or c.amount) }
   end
 

@@ -1,9 +1,11 @@
 -- BigCommerce: one call per page of orders. The list asks for consignments.line_items, so an
 -- order costs no call of its own unless a consignment left lines out ("__warning__": then its
--- products) or it used a coupon (its coupons: no include has them). The same simulator orders
--- imported three ways (consignments in the object form, in the legacy array form, and none, as
--- a store that ignores include: products and shipping addresses per order, the connector before
--- consignments) must give the same normalized orders, field for field.
+-- products) or it used a coupon its lines do not account for (applied_discounts with codes
+-- adding up to coupon_discount; else its /coupons). The same simulator orders imported three
+-- ways (consignments in the object form, in the legacy array form, and none with no coupon
+-- codes on the lines, as a store that ignores include: products, shipping addresses and
+-- coupons per order, the connector before consignments) must give the same normalized orders,
+-- field for field.
 local T = require "t"
 local config = require "cartwright.config"
 local carts = require "cartwright.carts"
@@ -17,27 +19,36 @@ local STATUSES = '{ "Pending", "Shipped", "Partially Shipped", "Refunded", "Canc
   .. ' "Awaiting Payment", "Awaiting Pickup", "Awaiting Shipment", "Completed", "Awaiting Fulfillment",'
   .. ' "Manual Verification Required", "Disputed", "Partially Refunded" }'
 
-local sim = require("sim.bigcommerce").start{ port = 0, orders = 1000, seed = 11, rate = false,
-  long_orders = { every = LONG_EVERY, lines = LONG_LINES } }
+-- three stores with the same orders (the same seed and the same clock: their dates are
+-- relative to it): consignments and coupon codes on the lines; neither; consignments but no codes
+local T0 = math.floor(require("cartwright.task").now())
+local function store(opts)
+  opts.port, opts.orders, opts.seed, opts.rate = 0, 1000, 11, false
+  opts.clock = function() return T0 end
+  opts.long_orders = { every = LONG_EVERY, lines = LONG_LINES }
+  return require("sim.bigcommerce").start(opts)
+end
+local sim, plain, nocodes = store{}, store{ consignments = false, coupon_codes = false }, store{ coupon_codes = false }
 
-local function import(name)
+local function import(name, store)
+  store = store or sim
   local dir = T.tmpdir()
   T.write(dir .. "/cw.lua", string.format([[
 db = %q
 cart "c1" { connector = "bigcommerce", url = %q, token = "bc_test", store_hash = "abc123",
   batch_size = 250, download_statuses = %s, rate_limit = { capacity = 1000, per_second = 1000 } }
-]], dir .. "/cw.db", sim.url, STATUSES))
+]], dir .. "/cw.db", store.url, STATUSES))
   local cfg = assert(config.load(dir .. "/cw.lua"))
   local cart, conn = assert(carts.load(cfg, "c1"))
   local db = assert(carts.open_db(cfg))
-  sim:reset_stats()
+  store:reset_stats()
   local st, err = assert(importer.new(db, cart, conn, {})):run()
   T.ok(st ~= nil, name .. ": import succeeds", err)
   local docs = {}
   for _, row in ipairs(assert(db:orders_list{})) do docs[row.external_id] = json.decode(row.doc) end
   db:close()
   os.execute("rm -rf " .. dir)
-  return st, sim.stats, docs
+  return st, store.stats, docs
 end
 
 -- What the list holds (Incomplete orders are left out of it), counted from the simulator.
@@ -77,9 +88,10 @@ local function same_orders(name, a, b)
   T.eq(differ, 0, name .. ": every normalized order is the same (" .. n .. " orders)", first)
 end
 
--- 1. today's connector path: a store that sends no consignments
-sim.consignments = false
-local st0, s0, before = import("no consignments")
+-- 1. the connector before consignments: a store that sends no consignments, and no coupon
+-- codes on its lines (the same orders: the same seed)
+local st0, s0, before = import("no consignments", plain)
+plain:close()
 T.eq(st0.seen, listed, "no consignments: every listed order seen")
 T.eq(s0.order_list_requests, pages, "no consignments: list calls")
 T.eq(s0.products_requests, listed, "no consignments: one products call per order")
@@ -94,14 +106,14 @@ T.eq(st1.seen, listed, "object form: every listed order seen")
 T.eq(s1.order_list_requests, pages, "object form: one call per page")
 T.eq(s1.products_requests, long, "object form: products only for orders over 50 lines")
 T.eq(s1.addresses_requests, nil, "object form: no shipping addresses call")
-T.eq(s1.coupons_requests, coupons, "object form: coupons for orders with a coupon")
-T.eq(s1.requests, pages + long + coupons, "object form: calls in all")
+T.eq(s1.coupons_requests, nil, "object form: no coupons call (the lines name each coupon)")
+T.eq(s1.requests, pages + long, "object form: calls in all")
 same_orders("object form", object, before)
 
 -- 3. a store that answers in the legacy array form whatever is asked
 sim.consignments = "array"
 local _, s2, array = import("array form")
-T.eq(s2.requests, pages + long + coupons, "array form: calls in all")
+T.eq(s2.requests, pages + long, "array form: calls in all")
 T.eq(s2.products_requests, long, "array form: products only for orders over 50 lines")
 same_orders("array form", array, before)
 
@@ -120,6 +132,16 @@ for i, rec in ipairs(sim.records) do
 end
 T.eq(checked, long, "every long order checked")
 T.eq(full, listed, "every order has exactly its lines")
+
+-- 5. a store that sends consignments but no coupon codes on the lines: /coupons per coupon order
+local _, s3, fetched = import("no codes on lines", nocodes)
+nocodes:close()
+T.eq(s3.coupons_requests, coupons, "no codes on lines: one coupons call per order with a coupon")
+T.eq(s3.requests, pages + long + coupons, "no codes on lines: calls in all")
+same_orders("no codes on lines", fetched, before)
+local with_code = 0
+for _, doc in pairs(object) do if doc.discounts[1] and doc.discounts[1].code then with_code = with_code + 1 end end
+T.eq(with_code, coupons, "every order with a coupon has its code (read from its lines)")
 
 sim:close()
 return T.done()

@@ -68,6 +68,9 @@ function B.setup(sim, opts)
   -- consignments = "object" (default: as consignment_structure asks), "array" (a store that
   -- answers in the legacy form whatever is asked) or false (include is ignored)
   sim.consignments = opts.consignments == nil and "object" or opts.consignments
+  -- coupon_codes = false: a line's applied_discounts leave the coupon's code out (a store whose
+  -- coupons only /coupons names)
+  sim.coupon_codes = opts.coupon_codes ~= false
   local rate = opts.rate
   if rate ~= false then
     local plan = B.PLANS[opts.plan or "standard"] or error("sim.bigcommerce: unknown plan " .. tostring(opts.plan), 0)
@@ -162,7 +165,7 @@ local function product_doc(sim, order_id, address_id, l, shipped)
     bin_picking_number = "", external_id = null, fulfillment_source = "", brand = item.vendor,
     gift_certificate_id = null,
     applied_discounts = l.discount > 0 and { { id = "coupon", amount = money4(l.discount),
-      name = "Coupon", code = l.coupon, target = "order" } } or EMPTY,
+      name = "Coupon", code = sim.coupon_codes and l.coupon or nil, target = "order" } } or EMPTY,
     product_options = option_docs(sim, item, id),
     configurable_fields = EMPTY,
     discounted_total_inc_tax = money4(l.price * l.quantity - l.discount + l.tax),
