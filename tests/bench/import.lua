@@ -6,6 +6,8 @@
 -- per run and as the median and the best: orders/s, CPU µs per order, requests, bytes written,
 -- peak RSS, for the import itself (first request to last commit) and with closing the
 -- database (the write-ahead log's checkpoint and sync).
+-- Then tests/bench/calls.lua: API calls per 1,000 orders and a 1,000-order first import at each
+-- cart's default plan rate, per connector.
 -- Usage: cartwright run tests/bench/import.lua [N [RUNS]]
 local task = require "cartwright.task"
 local json = require "cjson.safe"
@@ -100,3 +102,7 @@ print(string.format("target 9000 orders/s: %.2fx median (%.2fx with the close)",
 print(string.format("calibration: cjson alone decodes these orders at %.0f/s here (reference machine ~15,000/s); scaled, the target is %.0f orders/s: %.2fx median (%.2fx with the close)",
   cjson_rate, 9000 * cjson_rate / 15000, pick("rate") / (9000 * cjson_rate / 15000), pick("rate_closed") / (9000 * cjson_rate / 15000)))
 os.execute("rm -rf " .. dir)
+
+-- per connector: API calls per 1,000 orders and a 1,000-order first import at the default plan
+-- rate (tests/bench/calls.lua, its own processes)
+os.execute(string.format("%s run tests/bench/calls.lua 1000", bin))
