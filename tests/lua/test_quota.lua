@@ -47,7 +47,8 @@ end
 do
   -- as many orders as make about 400 requests (more than 150, fewer than 450), whatever the
   -- connector's calls per order: counted first on 60 orders of a simulator without a quota
-  local settings = 'token = "bc_test", store_hash = "abc123", concurrency = 8, batch_size = 10,'
+  -- (pages of 5: for most orders the page is the only call, and at most 3,000 orders are made)
+  local settings = 'token = "bc_test", store_hash = "abc123", concurrency = 8, batch_size = 5,'
   local cal = require("sim.bigcommerce").start{ port = 0, orders = 60, seed = 3, rate = false }
   T.eq(import(config("pro_count", "bigcommerce", cal.url, settings), 10), 0, "Pro: counting import exit 0")
   local orders = math.min(3000, math.floor(400 / (cal.stats.requests / 60)))
