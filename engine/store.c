@@ -22,8 +22,8 @@
 #define BUSY_WAIT_MS 15000 /* how long a write waits for another process's lock */
 
 /* The op files of sql/sqlite/ (a file named here and missing is an error at open). */
-static const char *const op_files[] = {"carts.sql", "orders.sql", "ship_map.sql", "customers.sql", "catalog.sql",
-                                       NULL};
+static const char *const op_files[] = {"carts.sql",   "orders.sql", "ship_map.sql", "customers.sql",
+                                       "catalog.sql", "stock.sql",  "outbox.sql",   NULL};
 /* the db's own methods: no op may take their names */
 static const char *const reserved_names[] = {"transaction", "schema_version", "close", NULL};
 

@@ -27,7 +27,7 @@ local function more_than_zero(v)
   return true
 end
 
-M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping" }
+M.default_rules = { "status_map", "order_prefix", "reject_unmapped_shipping", "minimum_inventory" }
 
 local PER_CONNECTOR = "per connector, below"
 
@@ -87,6 +87,30 @@ M.common = {
   max_pages = { type = "number", default = 10000, check = function(v) return schema.check_finite(v, 1) end,
     description = "the most pages one listing may have in one import run; a run that needs more fails,"
       .. " naming this setting. At least 1" },
+  sync_inventory = { type = "boolean", default = false,
+    description = "`true`: Cartwright sets this cart's stock figures from yours (what can be sold: on hand"
+      .. " over `inventory.warehouses` less what open orders reserve), after every import that changes what"
+      .. " open orders reserve and on `stock push`. See [stock.md](stock.md)" },
+  marketplace_fulfilled = { type = "boolean", default = false,
+    description = "`true`: the marketplace ships this cart's orders from its own stock (Amazon FBA and the"
+      .. " like): its orders reserve nothing of yours" },
+  inventory = { type = "table", example = '{ warehouses = { "east" }, alias = "amazon", minimum = 2 }',
+    description = "what this cart is shown when `sync_inventory` is on (see [stock.md](stock.md))",
+    fields = {
+      warehouses = { type = "table", items = { type = "string" }, alt = { type = "string", enum = { "all" } },
+        default = "all",
+        description = "`\"all\"` or a list of warehouse names, e.g. `{ \"east\", \"west\" }`: the on-hand"
+          .. " figures added up for this cart" },
+      alias = { type = "string", check = schema.text,
+        description = "an alias type (`cartwright alias set SKU TYPE ALIAS`): the cart knows your SKUs by"
+          .. " their alias of this type; SKUs without one are skipped and reported, never set to 0" },
+      minimum = { type = "number", default = 0, check = schema.number_between(0, nil, true),
+        description = "a figure below this is sent as 0 (the `minimum_inventory` rule), a whole number from 0" },
+      locations = { type = "table", map = { type = "string" },
+        description = "warehouse name = the cart's location (its name or id), e.g. `{ east = \"Fifth Avenue"
+          .. " AppleStore\" }`: each warehouse's figure goes to its own location. Unset: the selected"
+          .. " warehouses together go to the cart's primary location, other locations are left alone" },
+    } },
 }
 assert(schema.check_schema(M.common, "carts.common"))
 

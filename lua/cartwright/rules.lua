@@ -39,12 +39,15 @@ function M.load(name, dir)
   if not chunk then return nil, err end
   local ok, rule = task.limited_call({ instructions = M.budget, memory = M.memory }, chunk)
   if not ok then return nil, (tostring(rule):match("^(.-)\nstack traceback:") or tostring(rule)) end
-  if type(rule) ~= "table" or debug.getmetatable(rule) ~= nil or type(rawget(rule, "apply")) ~= "function" then
-    return nil, path .. ": a rule file must return { apply = function(order, ctx) ... end }"
+  local apply, on_stock = type(rule) == "table" and rawget(rule, "apply"), type(rule) == "table" and rawget(rule, "on_stock")
+  if type(rule) ~= "table" or debug.getmetatable(rule) ~= nil or (apply == nil and on_stock == nil)
+    or (apply ~= nil and type(apply) ~= "function") or (on_stock ~= nil and type(on_stock) ~= "function") then
+    return nil, path .. ": a rule file must return { apply = function(order, ctx) ... end } (orders),"
+      .. " { on_stock = function(item, ctx) ... end } (stock figures), or both"
   end
   local rname = rawget(rule, "name")
   if rname ~= nil and type(rname) ~= "string" then return nil, path .. ": a rule's name must be a string" end
-  rule = { name = rname or path:match("([^/]+)%.lua$"), file = path, apply = rawget(rule, "apply"),
+  rule = { name = rname or path:match("([^/]+)%.lua$"), file = path, apply = apply, on_stock = on_stock,
            description = type(rawget(rule, "description")) == "string" and rawget(rule, "description") or nil,
            module = rule }
   cache[path] = rule
@@ -81,6 +84,7 @@ local function chain(list, order, ctx, each)
   local id, cart = order.external_id, order.cart
   for i, rule in ipairs(list) do
     current = i
+    if not rule.apply then goto next_rule end -- a stock rule only (on_stock)
     local verdict, reason = rule.apply(order, ctx)
     if each then
       local ok, why = plain.check(order)
@@ -109,6 +113,7 @@ local function chain(list, order, ctx, each)
       return i, "[rule " .. rule.name .. "] returned unknown verdict " .. quote(verdict)
         .. " (a rule returns nothing, or \"hold\", reason)", "fault"
     end
+    ::next_rule::
   end
   return nil
 end
@@ -167,6 +172,50 @@ function M.run(list, order, ctx, fresh)
   return { rule = rule, broken = true, dirty = true,
            reason = "[rule " .. rule .. "] left something that is not plain data in the order: "
              .. (why:sub(1, 1) == "." and "order" .. why or why) }
+end
+
+---------------------------------------------------------------- stock rules
+
+--- The rules of a list that have an on_stock hook, in the list's order.
+function M.stock_rules(list)
+  local out = {}
+  for _, r in ipairs(list) do if r.on_stock then out[#out + 1] = r end end
+  return out
+end
+
+local function stock_chain(list, item, ctx)
+  for i, rule in ipairs(list) do
+    current = i
+    rule.on_stock(item, ctx)
+    local a = rawget(item, "available")
+    if math.type(a) ~= "integer" then
+      if type(a) == "number" and a == a and a > -math.huge and a < math.huge then
+        rawset(item, "available", math.floor(a))
+      else
+        return i, "[rule " .. rule.name .. "] set item.available to " .. quote(a) .. ", not a number"
+      end
+    end
+  end
+  return nil
+end
+
+--- Runs the stock rules' on_stock(item, ctx) on one item (in place), under the same budget per
+--- rule as apply. item = { sku, cart_sku, available, on_hand, reserved, warehouse?, location? };
+--- a rule may change item.available only (what else it changes is not read). Returns the
+--- figure (an integer, never below 0) | nil, err naming the rule (it failed, looped or left
+--- something that is not a number).
+function M.run_stock(list, item, ctx)
+  if #list == 0 then return math.max(0, item.available) end
+  LIMITS.instructions = M.budget * #list
+  current = nil
+  local ok, i, reason = task.limited_call(LIMITS, stock_chain, list, item, ctx)
+  if not ok then
+    local rule = list[current or 1]
+    return nil, "[rule " .. rule.name .. "] error: " .. first_line(tostring(i))
+  end
+  if i then return nil, reason end
+  local a = rawget(item, "available")
+  return a < 0 and 0 or a
 end
 
 --- The settings a rule may see: everything but the connector's secret fields and the settings

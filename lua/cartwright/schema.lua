@@ -10,7 +10,7 @@ M.TYPES = { string = true, number = true, boolean = true, table = true }
 -- What a spec may say; anything else is a typo in the declaration.
 local SPEC_KEYS = {
   type = true, required = true, default = true, default_text = true, enum = true, fields = true,
-  items = true, secret = true, description = true, check = true, example = true,
+  items = true, secret = true, description = true, check = true, example = true, map = true, alt = true,
 }
 
 ---------------------------------------------------------------- small helpers
@@ -109,6 +109,16 @@ local function check_list(spec, v, path, opts)
   return true
 end
 
+-- A map: names (non-empty strings) to values of one spec ({ east = "Fifth Avenue" }).
+local function check_map(spec, v, path, opts)
+  for _, k in ipairs(M.sorted_keys(v)) do
+    if type(k) ~= "string" or k == "" then return nil, path .. " must map names to values, e.g. { east = … }" end
+    local ok, err = check_value(spec.map, v[k], path .. " " .. k, opts)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
 -- A record: only the declared fields; the required ones present and of their type (one message
 -- naming them all, with the spec's example); then each field's own checks, in name order.
 local function check_record(spec, v, path, opts)
@@ -169,10 +179,22 @@ function check_value(spec, v, path, opts)
     if opts.deferred then return true end
     return nil, path .. " is env \"" .. v.env .. "\", not resolved"
   end
+  if spec.alt and type(v) == spec.alt.type and type(v) ~= spec.type then
+    -- the other form the setting may take (warehouses = "all" or a list of names)
+    return check_value(spec.alt, v, path, opts)
+  end
   if spec.type == "table" then
-    if type(v) ~= "table" then return nil, path .. " must be a table" end
+    if type(v) ~= "table" then
+      return nil, path .. " must be a table" .. (spec.alt and (" or a " .. spec.alt.type) or "")
+    end
     local ok, err
-    if spec.items then ok, err = check_list(spec, v, path, opts) else ok, err = check_record(spec, v, path, opts) end
+    if spec.items then
+      ok, err = check_list(spec, v, path, opts)
+    elseif spec.map then
+      ok, err = check_map(spec, v, path, opts)
+    else
+      ok, err = check_record(spec, v, path, opts)
+    end
     if not ok then return nil, err end
   elseif type(v) ~= spec.type then
     return nil, path .. " must be a " .. spec.type .. ", not " .. type(v)
@@ -221,11 +243,27 @@ function check_spec(spec, path, nested)
   if not M.TYPES[spec.type] then
     return nil, path .. ": type must be \"string\", \"number\", \"boolean\" or \"table\", not " .. shown(spec.type)
   end
-  if spec.type == "table" and (spec.fields == nil) == (spec.items == nil) then
-    return nil, path .. ": a table setting declares its fields = { … } (a record) or its items = { … } (a list)"
+  local forms = (spec.fields and 1 or 0) + (spec.items and 1 or 0) + (spec.map and 1 or 0)
+  if spec.type == "table" and forms ~= 1 then
+    return nil, path .. ": a table setting declares its fields = { … } (a record), its items = { … } (a list)"
+      .. " or its map = { … } (names to values)"
   end
-  if spec.type ~= "table" and (spec.fields or spec.items) then
-    return nil, path .. ": fields and items are for table settings"
+  if spec.type ~= "table" and forms > 0 then
+    return nil, path .. ": fields, items and map are for table settings"
+  end
+  if spec.map then
+    if type(spec.map) ~= "table" or spec.map.type == "table" then
+      return nil, path .. ".map: a map holds strings, numbers or booleans"
+    end
+    local ok, err = check_spec(spec.map, path .. ".map", "item")
+    if not ok then return nil, err end
+  end
+  if spec.alt ~= nil then
+    if type(spec.alt) ~= "table" or spec.alt.type == spec.type or spec.alt.type == "table" then
+      return nil, path .. ".alt: another form of the setting, of another type than table"
+    end
+    local ok, err = check_spec(spec.alt, path .. ".alt", "item")
+    if not ok then return nil, err end
   end
   if nested ~= "item" and (type(spec.description) ~= "string" or spec.description == "") then
     return nil, path .. ": description must say what the setting is (the docs are generated from it)"
