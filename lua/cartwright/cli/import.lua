@@ -31,6 +31,12 @@ function M.run(args, opts, cli)
       cli.err("import %s failed: %s (orders stored before the failure are kept; run again to continue)", r.cart, r.error)
     end
   end
+  -- the pushes to the other syncing carts when the import changed what open orders reserve
+  if results.push_error then
+    failed = failed + 1
+    cli.err("pushing stock after the import: %s", results.push_error)
+  end
+  failed = failed + require("cartwright.cli.stock").render_pushes(cli, opts, results.pushed)
   return failed == 0 and 0 or 1
 end
 

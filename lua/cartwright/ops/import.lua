@@ -52,8 +52,20 @@ local function import_one(s, cart, conn, opts)
   return r
 end
 
+-- What open orders reserve, as one comparable string (an import that changes it pushes).
+local function reserved_now(db)
+  local rows = db:stock_reserved{}
+  if not rows then return nil end
+  local parts = {}
+  for i, r in ipairs(rows) do parts[i] = r.sku .. "=" .. r.reserved end
+  return table.concat(parts, "\n")
+end
+
 --- Imports `names` (a list of cart names), or every active cart with opts.all.
---- opts: { all, since = DATE, dry_run, progress = fn(cart, stats) }.
+--- opts: { all, since = DATE, dry_run, progress = fn(cart, stats), no_push (the caller pushes) }.
+--- After the imports, when a cart's import changed what open orders reserve, every other cart
+--- that syncs its inventory is pushed to (once each: ops/stock.lua); result.pushed lists those
+--- pushes (flows/stock_out.lua results) and result.push_error says why they could not start.
 --- Returns { result, ... } (one per cart: cart, ok, error, summary, seen, imported, updated,
 --- unchanged, held, skipped, …) | nil, err, kind.
 function M.run(s, names, opts)
@@ -62,10 +74,27 @@ function M.run(s, names, opts)
   if not list then return nil, err, kind end
   local _, derr = s:open()
   if derr then return ops.fail("failed", derr) end
-  local results = {}
+  local results, moved = {}, {}
+  local push = not opts.dry_run and not opts.no_push
   for _, c in ipairs(list) do
     local progress = opts.progress and function(st) opts.progress(c.cart.name, st) end
+    local before = push and reserved_now(s.db)
     results[#results + 1] = import_one(s, c.cart, c.conn, { since = opts.since, dry_run = opts.dry_run, progress = progress })
+    if push and reserved_now(s.db) ~= before then moved[#moved + 1] = c.cart.name end
+  end
+  if #moved > 0 then
+    -- every syncing cart but one whose own sale it was, once (a cart sold: it lowered its figure)
+    local stock_ops = require "cartwright.ops.stock"
+    local syncing, nerr = stock_ops.syncing(s)
+    local targets = {}
+    for _, n in ipairs(syncing or {}) do
+      local other = false
+      for _, m in ipairs(moved) do if m ~= n then other = true end end
+      if other then targets[#targets + 1] = n end
+    end
+    local pushed, perr = {}, nerr
+    if syncing and #targets > 0 then pushed, perr = stock_ops.push(s, targets, {}) end
+    results.pushed, results.push_error = pushed or {}, perr
   end
   return results
 end
