@@ -44,7 +44,7 @@ for _, c in ipairs{
   { { x = { type = "string" } }, "schema.x: description must say what the setting is (the docs are generated from it)" },
   { { x = { type = "text", description = "d" } }, "schema.x: type must be \"string\", \"number\", \"boolean\" or \"table\", not 'text'" },
   { { x = { type = "string", description = "d", defualt = "a" } }, "schema.x: unknown key 'defualt'" },
-  { { x = { type = "table", description = "d" } }, "schema.x: a table setting declares its fields = { … } (a record) or its items = { … } (a list)" },
+  { { x = { type = "table", description = "d" } }, "schema.x: a table setting declares its fields = { … } (a record), its items = { … } (a list) or its map = { … } (names to values)" },
   { { x = { type = "string", description = "d", enum = { "a", 1 } } }, "schema.x.enum[2] must be a string" },
   { { x = { type = "string", description = "d", enum = { "a" }, default = "b" } }, "schema.x: default must be one of a (got 'b')" },
   { { x = { type = "number", description = "d", secret = true } }, "schema.x: secret is for text settings of a cart (not nested ones)" },
@@ -67,7 +67,7 @@ local c2 = assert(config.load(two))
 local a, b = assert(carts.load(c2, "a")), assert(carts.load(c2, "b"))
 T.ok(a.rules ~= b.rules and a.rules ~= carts.default_rules and a.download_statuses ~= b.download_statuses,
      "two carts' default lists are tables of their own")
-T.eq(table.concat(a.rules, ","), "status_map,order_prefix,reject_unmapped_shipping", "the default rules")
+T.eq(table.concat(a.rules, ","), "status_map,order_prefix,reject_unmapped_shipping,minimum_inventory", "the default rules")
 T.eq(a.api_version, "2026-10", "a connector's default")
 
 ---------------------------------------------------------------- env: read only to talk to the cart
