@@ -16,11 +16,13 @@ local NOT_APPLIED = "not applied: another quantity in the batch was stale"
 
 -- a Plus-sized GraphQL budget, so only the THROTTLED cases below wait for points
 local sim = require("sim.shopify").start{ port = 0, orders = 20, seed = 11, rate = false, stock_skus = 700,
-                                          graphql = { maximum = 20000, restore = 1000 } }
+                                          graphql = { maximum = 20000, restore = 1000 },
+                                          client_id = "cid-stock", client_secret = "cs_stock_secret_1" }
 local dir = T.tmpdir()
 T.write(dir .. "/cw.lua", string.format([[
 cart "s" { connector = "shopify", url = %q, token = "shpat_test", retry_base_seconds = 0.05, retry_max_seconds = 2 }
-]], sim.url))
+cart "cc" { connector = "shopify", url = %q, client_id = "cid-stock", client_secret = "cs_stock_secret_1" }
+]], sim.url, sim.url))
 local cart, conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), "s"))
 local stock = conn.stock
 local ctx = context.new(cart, conn)
@@ -267,6 +269,40 @@ T.ok(type(res.NOREF) == "table" and res.NOREF.error:find("no inventory_item_id",
 T.ok(type(res.BADLOC) == "table" and res.BADLOC.error:find("not a Shopify location", 1, true), "a location that is no id: error")
 T.ok(type(res["STK-00505"]) == "table" and res["STK-00505"].error:find("INVALID_INVENTORY_ITEM", 1, true),
      "an item the shop does not know: its user error", json.encode(res["STK-00505"]))
+
+---------------------------------------------------------------- a token from the client-credentials grant
+local cc_cart, cc_conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), "cc"))
+local cc = context.new(cc_cart, cc_conn)
+local s5 = "STK-00506"
+local f5 = figure(s5)
+res, perr = stock.push(cc, { { sku = s5, ref = refs[s5], quantity = f5 + 2, previous = f5 } }, { key = "outbox-14" })
+T.eq(res and res[s5], "ok", "a push with a token from the grant", perr)
+sim_call("POST", "/_sim/app", { expire = true }) -- the shop revokes it
+res, perr = stock.push(cc, { { sku = s5, ref = refs[s5], quantity = f5 + 4, previous = f5 + 2 } }, { key = "outbox-15" })
+T.eq(res and res[s5], "ok", "after a 401: a new token, and the push goes through", perr)
+T.eq(sim_call("GET", "/_sim/app").issued, 2, "two tokens issued")
+T.eq(figure(s5), f5 + 4, "both applied")
+
+---------------------------------------------------------------- the loader checks stock.lua
+local connector = require "cartwright.connector"
+local pdir = T.tmpdir()
+local function package(name, stock_src)
+  os.execute("mkdir -p " .. T.q(pdir .. "/" .. name))
+  T.write(pdir .. "/" .. name .. "/init.lua", string.format(
+    'return { name = %q, schema = {}, capabilities = { orders = true, stock = true } }\n', name))
+  T.write(pdir .. "/" .. name .. "/orders.lua", "return { fetch_orders = print, normalize = print }\n")
+  T.write(pdir .. "/" .. name .. "/stock.lua", stock_src)
+end
+package("stock_good", "return { batch_max = 10, lookup = print, push = print, read = print }\n")
+package("stock_nopush", "return { batch_max = 10, lookup = print }\n")
+package("stock_typo", "return { batch_max = 10, lookup = print, push = print, compre = true }\n")
+local good, gerr = connector.load("stock_good", carts.common, pdir)
+T.ok(good and good.stock and good.stock.batch_max == 10, "a stock.lua with batch_max, lookup and push loads", gerr)
+local _, e1 = connector.load("stock_nopush", carts.common, pdir)
+T.ok(tostring(e1):find("stock.lua: push is missing (a function)", 1, true), "push is required", e1)
+local _, e2 = connector.load("stock_typo", carts.common, pdir)
+T.ok(tostring(e2):find("stock.lua: unknown field 'compre'", 1, true), "an unknown field is refused", e2)
+os.execute("rm -rf " .. pdir)
 
 sim:close()
 os.execute("rm -rf " .. dir)
