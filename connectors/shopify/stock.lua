@@ -193,9 +193,10 @@ end
 
 ---------------------------------------------------------------- push
 
+-- The key is written into the document, as Shopify's examples do (it is hex and dashes only).
 local SET = [[
-mutation CartwrightSetQuantities($input: InventorySetQuantitiesInput!, $key: String!) {
-  inventorySetQuantities(input: $input) @idempotent(key: $key) {
+mutation CartwrightSetQuantities($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) @idempotent(key: "%s") {
     inventoryAdjustmentGroup { createdAt }
     userErrors { code field message }
   }
@@ -302,9 +303,9 @@ local function push(ctx, items, opts)
     end
   end
   if #quantities == 0 then return results end
-  local vars = { input = { name = "available", reason = "correction", quantities = quantities },
-                 key = idempotency_key(opts and opts.key, quantities) }
-  local data, err = gql.request(ctx, SET, vars, "inventorySetQuantities of " .. #quantities)
+  local vars = { input = { name = "available", reason = "correction", quantities = quantities } }
+  local mutation = SET:format(idempotency_key(opts and opts.key, quantities))
+  local data, err = gql.request(ctx, mutation, vars, "inventorySetQuantities of " .. #quantities)
   if not data then return nil, err end
   local payload = type(data.inventorySetQuantities) == "table" and data.inventorySetQuantities or nil
   if not payload then return nil, "inventorySetQuantities answered without its payload" end

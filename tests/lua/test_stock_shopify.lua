@@ -283,6 +283,35 @@ T.eq(res and res[s5], "ok", "after a 401: a new token, and the push goes through
 T.eq(sim_call("GET", "/_sim/app").issued, 2, "two tokens issued")
 T.eq(figure(s5), f5 + 4, "both applied")
 
+---------------------------------------------------------------- the simulator refuses what Shopify refuses
+local function raw_gql(query, variables)
+  local resp = assert(http.request{ method = "POST", url = sim.url .. "/admin/api/2026-10/graphql.json",
+    body = json.encode({ query = query, variables = variables }),
+    headers = { ["Content-Type"] = "application/json", ["X-Shopify-Access-Token"] = "shpat_test" } })
+  return json.decode(resp.body) or {}
+end
+local one = { inventoryItemId = gid("STK-00507"), locationId = "gid://shopify/Location/" .. PRIMARY, quantity = 1 }
+local MUT = "mutation($input: InventorySetQuantitiesInput!) { inventorySetQuantities(input: $input)%s"
+  .. " { userErrors { code field message } } }"
+local f7 = figure("STK-00507")
+local d1 = raw_gql(MUT:format(""), { input = { name = "available", reason = "correction",
+  quantities = { { inventoryItemId = one.inventoryItemId, locationId = one.locationId, quantity = 1, changeFromQuantity = json.null } } } })
+T.ok(d1.errors and d1.errors[1].message:find("@idempotent", 1, true), "sim: no @idempotent directive: an error (2026-04 on)")
+local d2 = raw_gql(MUT:format(' @idempotent(key: "k-raw-1")'), { input = { name = "available", reason = "correction", quantities = { one } } })
+T.ok(d2.errors and d2.errors[1].message:find("changeFromQuantity", 1, true), "sim: changeFromQuantity left out: an error")
+local d3 = raw_gql(MUT:format(' @idempotent(key: "k-raw-2")'), { input = { name = "available", reason = "correction",
+  quantities = { { inventoryItemId = one.inventoryItemId, locationId = one.locationId, quantity = 1, changeFromQuantity = f7 + 1 } } } })
+local ue = d3.data and d3.data.inventorySetQuantities.userErrors[1] or {}
+T.eq(ue.code, "CHANGE_FROM_QUANTITY_STALE", "sim: a wrong changeFromQuantity is stale")
+T.eq(table.concat(ue.field or {}, "."), "input.quantities.0.changeFromQuantity", "sim: the error names the quantity")
+T.ok(d3.extensions and d3.extensions.cost and d3.extensions.cost.throttleStatus.maximumAvailable == 20000,
+     "sim: extensions.cost.throttleStatus")
+local d4 = raw_gql(MUT:format(' @idempotent(key: "k-raw-2")'), { input = { name = "available", reason = "correction",
+  quantities = { { inventoryItemId = one.inventoryItemId, locationId = one.locationId, quantity = 1, changeFromQuantity = f7 } } } })
+ue = d4.data and d4.data.inventorySetQuantities.userErrors[1] or {}
+T.eq(ue.code, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "sim: a key used again with other parameters is refused")
+T.eq(figure("STK-00507"), f7, "sim: none of these applied anything")
+
 ---------------------------------------------------------------- the loader checks stock.lua
 local connector = require "cartwright.connector"
 local pdir = T.tmpdir()
