@@ -1,5 +1,6 @@
--- Shopify (Admin REST API): the settings a Shopify cart is configured with, where its requests
--- may go, its rate limit and what the connector does (orders: orders.lua; access tokens by the
+-- Shopify (Admin REST API for orders, GraphQL for stock): the settings a Shopify cart is
+-- configured with, where its requests may go, its rate limit and what the connector does
+-- (orders: orders.lua; stock: stock.lua over graphql.lua; access tokens by the
 -- client-credentials grant: token.lua).
 -- Contract: docs/connectors.md.
 
@@ -46,7 +47,8 @@ return {
     url = { type = "string", required = true,
       description = "the shop's address, e.g. `https://acme.myshopify.com` (`https://` is added when missing)" },
     token = { type = "string", secret = true,
-      description = "Admin API access token of a custom app (`shpat_…`) with `read_orders`. Set either"
+      description = "Admin API access token of a custom app (`shpat_…`) with `read_orders` (for"
+        .. " `sync_inventory` also `read_products`, `read_locations`, `read_inventory` and `write_inventory`). Set either"
         .. " `token` or `client_id` and `client_secret`" },
     client_id = { type = "string", secret = true,
       description = "client ID of an app from the Dev Dashboard (apps made since 2026), with `client_secret`:"
@@ -61,5 +63,5 @@ return {
   check_settings = check_settings, -- the settings together, after each one's own checks
   rate = { capacity = 40, per_second = 2 }, -- Standard plan leaky bucket; Plus shops allow more
   origin = shop_url, -- "acme.myshopify.com" means https://acme.myshopify.com
-  capabilities = { orders = true },
+  capabilities = { orders = true, stock = true },
 }

@@ -1,4 +1,5 @@
--- tests/sim/shopify.lua: a Shopify Admin REST simulator (orders, shop, locations).
+-- tests/sim/shopify.lua: a Shopify Admin REST simulator (orders, shop, locations), and the
+-- GraphQL endpoint for stock (locations, variants by SKU, inventory levels, inventorySetQuantities).
 -- Speaks /admin/api/{YYYY-MM}/…: X-Shopify-Access-Token auth (a static token, or tokens that
 -- expire, issued by the client-credentials grant at /admin/oauth/access_token), versions that
 -- fall forward (a retired or unknown one is served as the oldest supported one, named in
@@ -44,6 +45,8 @@ end
 S.PLANS = { standard = { capacity = 40, per_second = 2 }, advanced = { capacity = 80, per_second = 4 },
             plus = { capacity = 400, per_second = 20 } }
 
+local setup_stock -- the stock section, below
+
 function S.setup(sim, opts)
   sim.token = opts.token or "shpat_test"
   sim.api_versions = opts.api_versions or S.API_VERSIONS
@@ -70,6 +73,7 @@ function S.setup(sim, opts)
     { id = 69143650394, name = "East Coast 3PL", city = "Newark", province_code = "NJ",
       zip = "07102", address1 = "12 Ferry St" },
   }
+  setup_stock(sim, opts)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -633,6 +637,322 @@ local function locations(sim)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Stock (GraphQL Admin API): a figure per (inventory item, location) for every variant of the
+-- catalog (and opts.stock_skus more, "STK-00001"…); locations, productVariants by `sku:`,
+-- nodes → inventoryLevel, inventorySetQuantities with changeFromQuantity per quantity and
+-- @idempotent(key:) (2026-04 on), a points budget per second (extensions.cost, THROTTLED).
+-- An order placed through POST /_sim/orders lowers its lines' figures at the primary location.
+---------------------------------------------------------------------------------------------
+
+local ITEM_GID, LOCATION_GID, VARIANT_GID = "gid://shopify/InventoryItem/", "gid://shopify/Location/",
+  "gid://shopify/ProductVariant/"
+S.GRAPHQL = { maximum = 2000, restore = 100 } -- points: the Standard plan's budget, restored per second
+S.STOCK = { 100, 25 } -- the first figure at each location of a new variant
+
+local function add_variant(sim, sku, n, figures)
+  local v = { sku = sku, variant_id = 44100000000000 + n * 100, item_id = 46200000000000 + n * 100 }
+  sim.variants[#sim.variants + 1] = v
+  sim.variant_by_sku[sku], sim.variant_by_item[v.item_id] = v, v
+  sim.levels[v.item_id] = {}
+  for i, l in ipairs(sim.locations) do sim.levels[v.item_id][l.id] = figures and figures[i] or S.STOCK[i] or 0 end
+  return v
+end
+
+-- The counters tests read, zero after every reset.
+local STOCK_STATS = { "stock_push_requests", "stock_lookup_requests", "stock_read_requests",
+  "stock_location_requests", "stock_push_replays", "graphql_throttled" }
+
+function setup_stock(sim, opts)
+  sim.variants, sim.variant_by_sku, sim.variant_by_item, sim.levels = {}, {}, {}, {}
+  sim.idempotent = {} -- key -> { input = canonical text, body = the first answer }
+  for _, item in ipairs(common.catalog) do add_variant(sim, item.sku, item.variant_no) end
+  for i = 1, tonumber(opts.stock_skus) or 0 do add_variant(sim, string.format("STK-%05d", i), #common.catalog + i) end
+  local g = opts.graphql or {}
+  sim.gql = { maximum = g.maximum or S.GRAPHQL.maximum, restore = g.restore or S.GRAPHQL.restore, force = 0 }
+  sim.gql.available, sim.gql.at = sim.gql.maximum, nil
+  -- the counters survive /_sim/reset-stats; orders placed now lower the stock
+  sim.reset_stats = function(self)
+    common.Sim.reset_stats(self)
+    for _, k in ipairs(STOCK_STATS) do self.stats[k] = 0 end
+  end
+  sim:reset_stats()
+  sim.add_orders = function(self, n, at)
+    local ids = common.Sim.add_orders(self, n, at)
+    local primary = self.locations[1].id
+    for _, id in ipairs(ids) do
+      for _, li in ipairs(self:order(id).line_items) do
+        local v = self.variant_by_sku[li.sku]
+        if v then self.levels[v.item_id][primary] = self.levels[v.item_id][primary] - li.quantity end
+      end
+    end
+    return ids
+  end
+end
+
+local function gid_number(gid, prefix)
+  if type(gid) ~= "string" or gid:sub(1, #prefix) ~= prefix then return nil end
+  return math.tointeger(tonumber(gid:sub(#prefix + 1)))
+end
+
+local function location_by(sim, v)
+  for _, l in ipairs(sim.locations) do
+    if v == nil or tostring(v) == tostring(l.id) or v == l.name or v == LOCATION_GID .. l.id then return l end
+  end
+  return nil
+end
+
+-- Points: the budget refills `restore` a second up to `maximum`; a query asking for more than
+-- is left is refused whole (THROTTLED, HTTP 200).
+local function cost_ext(sim, requested, actual)
+  local g = sim.gql
+  return { cost = { requestedQueryCost = requested, actualQueryCost = actual or null,
+    throttleStatus = { maximumAvailable = g.maximum, currentlyAvailable = math.floor(g.available),
+                       restoreRate = g.restore } } }
+end
+
+local function spend(sim, requested)
+  local g, now = sim.gql, sim.clock()
+  if g.at then g.available = math.min(g.maximum, g.available + (now - g.at) * g.restore) end
+  g.at = now
+  if g.force > 0 or requested > g.available then
+    g.force = math.max(0, g.force - 1)
+    sim.stats.graphql_throttled = sim.stats.graphql_throttled + 1
+    return false
+  end
+  g.available = g.available - requested
+  return true
+end
+
+local function gql_answer(sim, data, requested, actual)
+  return common.response(200, common.encode({ data = data, extensions = cost_ext(sim, requested, actual) }, true))
+end
+
+local function gql_error(message, code)
+  return common.response(200, { errors = { { message = message,
+    extensions = code and { code = code } or nil, locations = common.EMPTY } } })
+end
+
+-- sku:"A" OR sku:B … -> list of SKUs | nil (a term that is not a sku: filter)
+local function parse_sku_query(q)
+  local out, pos = {}, 1
+  q = q or ""
+  for _ = 1, 100000 do -- bounded by the query's length
+    pos = q:find("%S", pos)
+    if not pos then break end
+    if q:sub(pos, pos + 2) == "OR " then pos = pos + 3
+    else
+      if q:sub(pos, pos + 3) ~= "sku:" then return nil end
+      pos = pos + 4
+      if q:sub(pos, pos) == '"' then
+        local buf, i = {}, pos + 1
+        while i <= #q and q:sub(i, i) ~= '"' do
+          local c = q:sub(i, i)
+          if c == "\\" then i = i + 1; c = q:sub(i, i) end
+          buf[#buf + 1] = c
+          i = i + 1
+        end
+        if i > #q then return nil end
+        out[#out + 1], pos = table.concat(buf), i + 1
+      else
+        local s, e = q:find("^%S+", pos)
+        out[#out + 1], pos = q:sub(s, e), e + 1
+      end
+    end
+  end
+  return out
+end
+
+local function gql_locations(sim, query)
+  sim.stats.stock_location_requests = sim.stats.stock_location_requests + 1
+  if not spend(sim, 4) then return nil, 4 end
+  local nodes = {}
+  for i, l in ipairs(sim.locations) do nodes[i] = { id = LOCATION_GID .. l.id, name = l.name } end
+  local data = { locations = { nodes = nodes } }
+  if query:find("location%s*{") then data.location = nodes[1] end
+  return gql_answer(sim, data, 4, 3)
+end
+
+local function gql_variants(sim, vars)
+  sim.stats.stock_lookup_requests = sim.stats.stock_lookup_requests + 1
+  local first = math.tointeger(tonumber(vars.first)) or 250
+  if first < 1 or first > 250 then return gql_error("The first argument must be between 1 and 250") end
+  local requested = 2 + 2 * first
+  if not spend(sim, requested) then return nil, requested end
+  local skus = parse_sku_query(vars.query)
+  if not skus then return gql_error("sim: only sku:… OR sku:… queries are served") end
+  local want = {}
+  for _, s in ipairs(skus) do want[s:lower()] = true end -- Shopify's search ignores case
+  local matched = {}
+  for _, v in ipairs(sim.variants) do
+    if want[v.sku:lower()] then matched[#matched + 1] = v end
+  end
+  local from = math.tointeger(tonumber(common.unb64url(vars.after or "") or "")) or 0
+  local nodes = {}
+  for i = from + 1, math.min(#matched, from + first) do
+    local v = matched[i]
+    nodes[#nodes + 1] = { id = VARIANT_GID .. v.variant_id, sku = v.sku,
+      inventoryItem = { id = ITEM_GID .. v.item_id } }
+  end
+  local last = from + #nodes
+  local data = { productVariants = { nodes = common.list(nodes), pageInfo = { hasNextPage = last < #matched,
+    endCursor = #nodes > 0 and common.b64url(tostring(last)) or null } } }
+  return gql_answer(sim, data, requested, 2 + 2 * #nodes)
+end
+
+local function gql_levels(sim, vars)
+  sim.stats.stock_read_requests = sim.stats.stock_read_requests + 1
+  local ids = type(vars.ids) == "table" and vars.ids or {}
+  if #ids > 250 then return gql_error("The ids argument takes at most 250 ids") end
+  local requested = 1 + 3 * #ids
+  if not spend(sim, requested) then return nil, requested end
+  local loc = location_by(sim, gid_number(vars.locationId, LOCATION_GID) or -1)
+  local nodes = {}
+  for i, gid in ipairs(ids) do
+    local v = sim.variant_by_item[gid_number(gid, ITEM_GID) or -1]
+    if v then
+      local level = loc and { quantities = { { name = "available", quantity = sim.levels[v.item_id][loc.id] } } } or null
+      nodes[i] = { id = gid, inventoryLevel = level }
+    else
+      nodes[i] = null
+    end
+  end
+  return gql_answer(sim, { nodes = common.list(nodes) }, requested, requested)
+end
+
+local NAMES = { available = true, on_hand = true }
+local REASONS = { correction = true, cycle_count_available = true, damaged = true, movement_created = true,
+  movement_received = true, movement_updated = true, other = true, promotion = true, received = true,
+  restock = true, safety_stock = true, shrinkage = true }
+
+-- The user errors of one inventorySetQuantities input (nothing applied when there are any).
+local function set_errors(sim, input)
+  local errs = {}
+  local function err(field, code, message) errs[#errs + 1] = { field = field, code = code, message = message } end
+  if not NAMES[input.name] then err({ "input", "name" }, "INVALID_NAME", "The quantity name must be either 'available' or 'on_hand'.") end
+  if not REASONS[input.reason] then err({ "input", "reason" }, "INVALID_REASON", "The specified reason is invalid.") end
+  local seen = {}
+  for i, q in ipairs(input.quantities) do
+    local at = function(f) return { "input", "quantities", tostring(i - 1), f } end
+    local v = sim.variant_by_item[gid_number(q.inventoryItemId, ITEM_GID) or -1]
+    local loc = location_by(sim, gid_number(q.locationId, LOCATION_GID) or -1)
+    local qty = math.tointeger(q.quantity)
+    if not v then err(at("inventoryItemId"), "INVALID_INVENTORY_ITEM", "The specified inventory item could not be found.")
+    elseif not loc then err(at("locationId"), "INVALID_LOCATION", "The specified location could not be found.")
+    elseif not qty or qty < 0 then err(at("quantity"), "INVALID_QUANTITY_NEGATIVE", "The quantity can't be negative.")
+    elseif seen[v.item_id .. ":" .. loc.id] then
+      err(at("inventoryItemId"), "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
+        "The combination of inventoryItemId and locationId must be unique.")
+    else
+      seen[v.item_id .. ":" .. loc.id] = true
+      local from = q.changeFromQuantity
+      if from ~= null and math.tointeger(from) ~= sim.levels[v.item_id][loc.id] then
+        err(at("changeFromQuantity"), "CHANGE_FROM_QUANTITY_STALE",
+          "The changeFromQuantity value does not match persisted value.")
+      end
+    end
+  end
+  return errs
+end
+
+local function gql_set(sim, query, vars)
+  sim.stats.stock_push_requests = sim.stats.stock_push_requests + 1
+  local input = type(vars.input) == "table" and vars.input or nil
+  local qs = input and type(input.quantities) == "table" and input.quantities or nil
+  if not qs then return gql_error("Variable $input of type InventorySetQuantitiesInput! was provided invalid value") end
+  if #qs > 250 then return gql_error("The input quantities exceed the maximum of 250.", "MAX_INPUT_SIZE_EXCEEDED") end
+  for i, q in ipairs(qs) do
+    if type(q) ~= "table" or q.changeFromQuantity == nil then
+      return gql_error("Variable $input of type InventorySetQuantitiesInput! was provided invalid value for quantities."
+        .. (i - 1) .. ".changeFromQuantity (Expected value to not be null)", "INVALID_VARIABLE")
+    end
+  end
+  local name = query:match("@idempotent%s*%(%s*key%s*:%s*%$([%w_]+)%s*%)")
+  local key = name and vars[name] or query:match('@idempotent%s*%(%s*key%s*:%s*"([^"]*)"%s*%)')
+  if type(key) ~= "string" or key == "" then
+    return gql_error("The @idempotent directive is required for this mutation.", "BAD_REQUEST")
+  end
+  if not spend(sim, 10) then return nil, 10 end
+  local canon = common.canonical(input)
+  local prior = sim.idempotent[key]
+  if prior and prior.input == canon then
+    sim.stats.stock_push_replays = sim.stats.stock_push_replays + 1
+    return common.response(200, prior.body)
+  end
+  local errs
+  if prior then
+    errs = { { field = common.EMPTY, code = "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
+      message = "The same idempotency key cannot be used with different operation parameters." } }
+  else
+    errs = set_errors(sim, input)
+  end
+  local group = null
+  if #errs == 0 then
+    for _, q in ipairs(qs) do
+      local item, loc = gid_number(q.inventoryItemId, ITEM_GID), gid_number(q.locationId, LOCATION_GID)
+      sim.levels[item][loc] = math.tointeger(q.quantity)
+    end
+    group = { createdAt = common.iso_utc(sim:now()), reason = input.reason }
+  end
+  local body = common.encode({ data = { inventorySetQuantities = { inventoryAdjustmentGroup = group,
+    userErrors = common.list(errs) } }, extensions = cost_ext(sim, 10, 10) }, true)
+  if not prior then sim.idempotent[key] = { input = canon, body = body } end
+  return common.response(200, body)
+end
+
+-- POST /admin/api/{version}/graphql.json { query, variables }: the operations the connector
+-- sends, told apart by their root field.
+local function graphql(sim, req)
+  if req.method ~= "POST" then return common.response(404, { errors = "Not Found" }) end
+  local body = common.decode(req.body or "")
+  if type(body) ~= "table" or type(body.query) ~= "string" then
+    return common.response(400, { errors = { query = "Required parameter missing or invalid" } })
+  end
+  local q, vars = body.query, type(body.variables) == "table" and body.variables or {}
+  local resp, requested
+  if q:find("inventorySetQuantities", 1, true) then resp, requested = gql_set(sim, q, vars)
+  elseif q:find("productVariants", 1, true) then resp, requested = gql_variants(sim, vars)
+  elseif q:find("inventoryLevel", 1, true) then resp, requested = gql_levels(sim, vars)
+  elseif q:find("locations", 1, true) then resp, requested = gql_locations(sim, q)
+  else return gql_error("sim: this operation is not served") end
+  if resp then return resp end
+  return common.response(200, { errors = { { message = "Throttled", extensions = { code = "THROTTLED",
+    documentation = "https://shopify.dev/api/usage/rate-limits" } } }, extensions = cost_ext(sim, requested) })
+end
+
+-- GET /_sim/stock -> { locations = [{ id, name, primary }], stock = { SKU = { [location id] = N } } }
+-- POST { sku, location? (id, GID or name; default primary), quantity, create? } or { items = […] }
+-- POST /_sim/graphql { maximum, restore, throttle = N (the next N queries answer THROTTLED) }
+local function stock_control(sim, req, body)
+  if req.path == "/_sim/graphql" and req.method == "POST" then
+    local g = sim.gql
+    g.maximum, g.restore = tonumber(body.maximum) or g.maximum, tonumber(body.restore) or g.restore
+    g.available = math.min(g.available, g.maximum)
+    g.force = tonumber(body.throttle) or g.force
+    return common.response(200, { maximum = g.maximum, restore = g.restore, throttle = g.force })
+  end
+  if req.path ~= "/_sim/stock" then return nil end
+  if req.method == "POST" then
+    for _, s in ipairs(type(body.items) == "table" and body.items or { body }) do
+      local v, loc, qty = sim.variant_by_sku[s.sku], location_by(sim, s.location), math.tointeger(s.quantity)
+      if not v and s.create and type(s.sku) == "string" then v = add_variant(sim, s.sku, #sim.variants + 1, {}) end
+      if not v then return common.response(404, { error = "no variant with sku " .. tostring(s.sku) }) end
+      if not loc or not qty then return common.response(400, { error = "needs a known location and a whole quantity" }) end
+      sim.levels[v.item_id][loc.id] = qty
+    end
+  elseif req.method ~= "GET" then
+    return nil
+  end
+  local locs, stock = {}, {}
+  for i, l in ipairs(sim.locations) do locs[i] = { id = tostring(l.id), name = l.name, primary = i == 1 } end
+  for _, v in ipairs(sim.variants) do
+    local t = {}
+    for _, l in ipairs(sim.locations) do t[tostring(l.id)] = sim.levels[v.item_id][l.id] end
+    stock[v.sku] = t
+  end
+  return common.response(200, { locations = locs, stock = stock })
+end
+
+---------------------------------------------------------------------------------------------
 -- Request handling
 ---------------------------------------------------------------------------------------------
 
@@ -650,6 +970,7 @@ function S.fault_response(sim, status, fault)
 end
 
 local function route(sim, req, version, rest)
+  if rest == "graphql.json" then return sim:apply_any_fault(function() return graphql(sim, req) end) end
   if req.method ~= "GET" then return common.response(404, { errors = "Not Found" }) end
   if rest == "orders.json" then return list_orders(sim, req, version) end
   return sim:apply_any_fault(function()
@@ -718,7 +1039,7 @@ function S.handle(sim, req)
     ["X-Request-Id"] = string.format("sim-%08x", sim.request_seq) }
   if rest == "orders.json" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
   local resp
-  if sim.bucket then
+  if sim.bucket and rest ~= "graphql.json" then -- GraphQL has its points budget instead
     local ok, used = sim.bucket:take(sim.clock())
     headers["X-Shopify-Shop-Api-Call-Limit"] = used .. "/" .. sim.rate.capacity
     if not ok then resp = S.fault_response(sim, 429) end
@@ -735,6 +1056,8 @@ end
 -- they must not be); POST { client_id, client_secret, token_ttl, expires_in } sets the app,
 -- { expire = true } makes every token issued so far expire now.
 function S.control(sim, req, body)
+  local stock = stock_control(sim, req, body)
+  if stock then return stock end
   if req.path == "/_sim/rate" and req.method == "POST" then
     -- { capacity, per_second } a new leaky bucket, { off = true } none
     sim.rate, sim.bucket = nil, nil
