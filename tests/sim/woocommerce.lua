@@ -832,6 +832,7 @@ local function list_params(map)
   end
   q.order = map.order == nil and "desc" or map.order
   if q.order ~= "asc" and q.order ~= "desc" then bad[#bad + 1] = { "order", "rest_not_in_enum", "order is not one of asc and desc." } end
+  q.fields = map._fields
   q.orderby = map.orderby == nil and "date" or map.orderby
   if not ORDERBY[q.orderby] then
     bad[#bad + 1] = { "orderby", "rest_not_in_enum", "orderby is not one of date, id, include, title, slug, and modified." }
@@ -854,6 +855,14 @@ local function sku_set(value)
   return set
 end
 
+-- WordPress' _fields=a,b: only those top-level keys of each object
+local function only_fields(doc, fields)
+  if type(fields) ~= "string" or fields == "" then return doc end
+  local out = {}
+  for key in fields:gmatch("[^,%s]+") do out[key] = doc[key] end
+  return out
+end
+
 -- One page of `list` (products), in the query's order, with WordPress' paging headers.
 local function page_of(sim, list, q, render, path)
   -- products share one post_date per id here, so date and id order alike
@@ -863,7 +872,9 @@ local function page_of(sim, list, q, render, path)
   end)
   local pages = math.ceil(#list / q.per_page)
   local out = {}
-  for i = (q.page - 1) * q.per_page + 1, math.min(#list, q.page * q.per_page) do out[#out + 1] = render(sim, list[i]) end
+  for i = (q.page - 1) * q.per_page + 1, math.min(#list, q.page * q.per_page) do
+    out[#out + 1] = only_fields(render(sim, list[i]), q.fields)
+  end
   local resp = common.response(200, common.list(out),
     { ["X-WP-Total"] = tostring(#list), ["X-WP-TotalPages"] = tostring(pages) })
   if pages > q.page then
