@@ -1,5 +1,6 @@
 -- WooCommerce (REST API wc/v3): the settings a WooCommerce store is configured with, its rate
--- limit and what the connector does (orders: orders.lua). Contract: docs/connectors.md.
+-- limit and what the connector does (orders: orders.lua, stock: stock.lua; both call the API
+-- through api.lua). Contract: docs/connectors.md.
 
 return {
   name = "woocommerce", api_version = "wc/v3",
@@ -21,5 +22,5 @@ return {
         .. " tries `/wp-json/` and, when it gets a page that is not the API's (a 404), `?rest_route=`" },
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
-  capabilities = { orders = true },
+  capabilities = { orders = true, stock = true },
 }

@@ -1,17 +1,15 @@
 -- WooCommerce connector, orders (REST API wc/v3): pulls orders modified in a time window with
 -- page paging, passing over the window again when the set moved under it, and maps each order
--- to the normalized order of docs/order-model.md. Auth: Basic over https, OAuth 1.0a over plain
--- http. WooCommerce core sends no quota headers, so there is no observe hook.
--- Uses: ctx:request (rate limit + retries), cartwright.crypto, cjson.safe, cartwright.jsonraw,
--- cartwright.cartdata (null, id and money helpers), cartwright.time.
+-- to the normalized order of docs/order-model.md. WooCommerce core sends no quota headers, so
+-- there is no observe hook.
+-- Uses: api.lua (URLs and auth: Basic over https, OAuth 1.0a over plain http), cjson.safe,
+-- cartwright.jsonraw, cartwright.cartdata (null, id and money helpers), cartwright.time.
 
 local json = require "cjson.safe"
 local time = require "cartwright.time"
 local jraw = require "cartwright.jsonraw"
-local http = require "cartwright.http"
-local task = require "cartwright.task"
-local crypto = require "cartwright.crypto"
 local cd = require "cartwright.cartdata"
+local api = require "connectors.woocommerce.api"
 
 -- every read of a document goes through these: JSON null is truthy and numbers are floats
 local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
@@ -34,109 +32,7 @@ local function gmt(s)
   return day and (day .. "T" .. hms .. "Z") or nil
 end
 
----------------------------------------------------------------- auth and HTTP
-local function site(ctx)
-  return (ctx.cart.url:gsub("/+$", ""))
-end
-
-local function auth_mode(cart)
-  local mode = cart.auth or "auto"
-  if mode == "auto" then return cart.url:match("^[Hh][Tt][Tt][Pp][Ss]://") and "basic" or "oauth" end
-  return mode
-end
-
--- OAuth 1.0a base string URL: scheme and host lower case, default port dropped, no query.
-local function oauth_base_url(url)
-  local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]+)([^?#]*)")
-  if not scheme then return url end
-  scheme, host = scheme:lower(), host:lower()
-  if (scheme == "http" and host:match(":80$")) or (scheme == "https" and host:match(":443$")) then
-    host = host:gsub(":%d+$", "")
-  end
-  return scheme .. "://" .. host .. (path ~= "" and path or "/")
-end
-
--- RFC 5849 §3.4: METHOD & enc(base URL) & enc(sorted "k=v" pairs, each side encoded, joined
--- with &). Returns the base64 signature and the base string (for tests and debugging).
-local function oauth_signature(method, url, params, key)
-  local enc = http.urlencode
-  local kv = {}
-  for i, p in ipairs(params) do kv[i] = { enc(p[1]), enc(p[2]) } end
-  table.sort(kv, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
-  for i, p in ipairs(kv) do kv[i] = p[1] .. "=" .. p[2] end
-  local base = method:upper() .. "&" .. enc(oauth_base_url(url)) .. "&" .. enc(table.concat(kv, "&"))
-  return crypto.base64(crypto.hmac_sha256(key, base)), base
-end
-
--- One-legged OAuth as WooCommerce checks it: no token, no oauth_version, parameters in the query
--- string, key = secret .. "&".
-local function oauth_sign(cart, method, url, params)
-  local signed = {}
-  for i, p in ipairs(params) do signed[i] = p end
-  signed[#signed + 1] = { "oauth_consumer_key", cart.consumer_key }
-  signed[#signed + 1] = { "oauth_nonce", crypto.hex(crypto.random_bytes(16)) }
-  signed[#signed + 1] = { "oauth_signature_method", "HMAC-SHA256" }
-  signed[#signed + 1] = { "oauth_timestamp", string.format("%d", math.floor(task.now())) }
-  local sig = oauth_signature(method, url, signed, http.urlencode(cart.consumer_secret) .. "&")
-  signed[#signed + 1] = { "oauth_signature", sig }
-  return signed
-end
-
--- Where the API answers: {url}/wp-json/wc/v3/{path} (pretty permalinks), or, on a site with
--- plain permalinks, {url}/?rest_route=/wc/v3/{path} with the other parameters after it (and
--- signed with them: WooCommerce's OAuth check takes every query parameter). -> url, params
-local function endpoint(ctx, path, plain)
-  if plain then return site(ctx) .. "/", { { "rest_route", "/wc/v3/" .. path } } end
-  return site(ctx) .. "/wp-json/wc/v3/" .. path, {}
-end
-
--- permalinks = "auto": the first /wp-json/ request that gets a 404 page that is not the REST
--- API's own JSON error tries ?rest_route= once; when that answers, this run keeps to it.
-local plain_found = setmetatable({}, { __mode = "k" }) -- ctx -> true
-
--- One GET with the cart's auth: the response, or nil, err.
-local function send(ctx, path, params, plain)
-  local cart = ctx.cart
-  local url, list = endpoint(ctx, path, plain)
-  local headers = { ["Accept"] = "application/json" }
-  for _, p in ipairs(params) do if p[2] ~= nil then list[#list + 1] = { p[1], tostring(p[2]) } end end
-  local mode = auth_mode(cart)
-  if mode == "basic" then
-    headers["Authorization"] = "Basic " .. crypto.base64(cart.consumer_key .. ":" .. cart.consumer_secret)
-  elseif mode == "query" then
-    list[#list + 1] = { "consumer_key", cart.consumer_key }
-    list[#list + 1] = { "consumer_secret", cart.consumer_secret }
-  elseif mode ~= "oauth" then
-    return nil, "unknown auth '" .. tostring(mode) .. "' (auto, basic, oauth or query)"
-  end
-  local req = { method = "GET", url = url, headers = headers }
-  -- OAuth signs every attempt anew: WooCommerce refuses a nonce it has seen, so a retry
-  -- of the same signed URL would fail with 401
-  req.before_send = function(r)
-    local q = mode == "oauth" and oauth_sign(cart, "GET", url, list) or list
-    r.url = #q > 0 and (url .. "?" .. cd.query(q)) or url
-  end
-  return ctx:request(req)
-end
-
--- GET an API path with the cart's auth, in the permalink form the cart uses. Non-2xx ->
--- "http 401: <body> (what)". Messages name the page, never the URL, which may carry keys or a
--- signature.
-local function get(ctx, path, params, what)
-  local form = ctx.cart.permalinks or "auto"
-  local plain = form == "plain" or (form == "auto" and plain_found[ctx] == true)
-  local res, err = send(ctx, path, params, plain)
-  if res and res.status == 404 and form == "auto" and not plain
-      and not (res.body or ""):match("^%s*{") then
-    local pres, perr = send(ctx, path, params, true)
-    if pres and pres.status ~= 404 then plain_found[ctx] = true end
-    if pres then res, err = pres, perr end
-  end
-  return cd.ok_response(ctx, what, res, err)
-end
+local site, get = api.site, api.get
 
 ---------------------------------------------------------------- hooks
 -- system_status proves the keys and names the site in one call. Keys of a user without
@@ -319,5 +215,5 @@ return {
   test = test,
   fetch_orders = fetch_orders,
   normalize = normalize,
-  _test = { oauth_signature = oauth_signature }, -- for unit tests only
+  _test = { oauth_signature = api.oauth_signature }, -- for unit tests only
 }

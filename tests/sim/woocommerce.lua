@@ -1,9 +1,10 @@
--- tests/sim/woocommerce.lua: a WooCommerce REST v3 simulator (orders, system_status, index).
--- Speaks /wp-json/wc/v3/…: HTTP Basic ck:cs (or consumer_key/consumer_secret in the query) and
--- OAuth 1.0a one-legged, verified the way WC_REST_Authentication does it; page/per_page paging
--- with X-WP-Total(Pages) and Link; site-local dates without offset; WordPress' strict
--- after/before comparisons. Uses sim.common for everything cart-neutral and
--- cartwright.crypto for the HMACs.
+-- tests/sim/woocommerce.lua: a WooCommerce REST v3 simulator (orders, products and their stock,
+-- system_status, index). Speaks /wp-json/wc/v3/…: HTTP Basic ck:cs (or consumer_key/
+-- consumer_secret in the query) and OAuth 1.0a one-legged, verified the way
+-- WC_REST_Authentication does it; page/per_page paging with X-WP-Total(Pages) and Link;
+-- site-local dates without offset; WordPress' strict after/before comparisons; products and
+-- variations with stock, their batch updates (100 items at most), and the stock an order
+-- takes. Uses sim.common for everything cart-neutral and cartwright.crypto for the HMACs.
 
 local common = require "sim.common"
 local crypto = require "cartwright.crypto"
@@ -49,6 +50,15 @@ function W.setup(sim, opts)
     sim.rate = { capacity = opts.rate.capacity or 40, per_second = opts.rate.per_second or 2 }
     sim.bucket = common.leaky_bucket(sim.rate.capacity, sim.rate.per_second)
   end
+  W.setup_products(sim, opts)
+  sim.stock = W.stock
+  -- the stock calls are counted from the start and after every reset
+  sim.reset_stats = function(self)
+    common.Sim.reset_stats(self)
+    self.stats.stock_lookup_requests, self.stats.stock_read_requests = 0, 0
+    self.stats.stock_push_requests = 0
+  end
+  sim:reset_stats()
 end
 
 local function api(sim, path) return sim.url .. "/wp-json/wc/v3" .. path end
@@ -98,7 +108,7 @@ local function line_doc(sim, l, rate_id)
     id = item_id(sim),
     name = item.variant_title ~= "" and (item.title .. " - " .. item.variant_title) or item.title,
     product_id = item.unknown and 0 or (200 + item.product_no),
-    variation_id = item.unknown and 0 or (600 + item.variant_no),
+    variation_id = (item.unknown or sim.simple_item[item.sku]) and 0 or (600 + item.variant_no),
     quantity = l.quantity, tax_class = "",
     subtotal = money(gross), subtotal_tax = money(l.tax), total = money(net), total_tax = money(l.tax),
     taxes = l.tax > 0 and { { id = rate_id, total = money(l.tax), subtotal = money(l.tax) } } or EMPTY,
@@ -205,9 +215,11 @@ function W.generate(sim, n, created, updated)
       collection = { { href = api(sim, "/orders") } } },
   }
   if c.id > 0 then doc._links.customer = { { href = api(sim, "/customers/" .. c.id) } } end
-  return { id = id, n = n, doc = doc, created = created, updated = updated,
+  local rec = { id = id, n = n, doc = doc, created = created, updated = updated,
     paid = PAID[status] and math.min(created + 45, updated) or nil,
     completed = status == "completed" and updated or nil }
+  if sim.selling then W.take_stock(sim, rec, doc) end
+  return rec
 end
 
 -- Local and GMT twins of a time that may be missing.
@@ -239,6 +251,7 @@ function W.change(sim, rec, changes, now)
   if not STATUS_LABEL[status] then return nil, "unknown status '" .. tostring(changes.status) .. "'" end
   local doc = rec.doc
   doc.status = status
+  W.take_stock(sim, rec, doc)
   if PAID[status] and not rec.paid then rec.paid = now end
   if status == "completed" then rec.completed = now end
   doc.needs_payment = status == "pending" or status == "failed"
@@ -671,6 +684,359 @@ local function index(sim)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Products and their stock
+---------------------------------------------------------------------------------------------
+
+-- The catalog's families as WooCommerce products: a family with options is a variable product
+-- (id 200 + family, SKU = the family's code) whose variations (600 + variant) carry the SKUs;
+-- a family with one variant is a simple product. opts.simple_products = N adds simple products
+-- SIMPLE-0001… (ids from 5001). Every product and variation manages its stock, opts.stock each
+-- (50), except the SKUs listed in opts.unmanaged. SKUs match case-insensitively, as MySQL's
+-- collation compares them.
+local function new_product(sim, p)
+  p.stock = p.manage_stock and p.stock or nil
+  sim.products[p.id] = p
+  sim.by_sku[p.sku:lower()] = p
+  if p.type ~= "variation" then sim.product_ids[#sim.product_ids + 1] = p.id end
+  return p
+end
+
+function W.setup_products(sim, opts)
+  sim.products, sim.by_sku, sim.product_ids, sim.simple_item = {}, {}, {}, {}
+  local stock = math.tointeger(tonumber(opts.stock)) or 50
+  local unmanaged = {}
+  for _, sku in ipairs(opts.unmanaged or {}) do unmanaged[sku] = true end
+  local families = {}
+  for _, item in ipairs(common.catalog) do
+    local f = families[item.product_no]
+    if not f then
+      f = { no = item.product_no, items = {} }
+      families[item.product_no] = f
+    end
+    f.items[#f.items + 1] = item
+  end
+  sim.products_created = sim:now() - 90 * 86400
+  for no = 1, common.product_count do
+    local f = families[no]
+    local first = f.items[1]
+    if #f.items == 1 then
+      sim.simple_item[first.sku] = true
+      new_product(sim, { id = 200 + no, type = "simple", sku = first.sku, name = first.title, price = first.price,
+        manage_stock = not unmanaged[first.sku], stock = stock, parent_id = 0 })
+    else
+      local parent = new_product(sim, { id = 200 + no, type = "variable", sku = first.sku:match("^[^-]+"),
+        name = first.title, price = first.price, manage_stock = false, parent_id = 0, children = {} })
+      for _, item in ipairs(f.items) do
+        local v = new_product(sim, { id = 600 + item.variant_no, type = "variation", sku = item.sku,
+          name = item.title .. " - " .. item.variant_title, option = item.variant_title, price = item.price,
+          manage_stock = not unmanaged[item.sku], stock = stock, parent_id = parent.id })
+        parent.children[#parent.children + 1] = v.id
+      end
+    end
+  end
+  for i = 1, math.tointeger(tonumber(opts.simple_products)) or 0 do
+    local sku = string.format("SIMPLE-%04d", i)
+    new_product(sim, { id = 5000 + i, type = "simple", sku = sku, name = "Simple Item " .. i,
+      price = 500 + (i % 40) * 50, manage_stock = not unmanaged[sku], stock = stock, parent_id = 0 })
+  end
+end
+
+-- Orders that hold stock (WooCommerce reduces it when an order reaches one of these and gives
+-- it back when an order that took it is cancelled or set back to pending).
+local TAKES_STOCK = { processing = true, completed = true, ["on-hold"] = true }
+local GIVES_BACK = { cancelled = true, pending = true }
+
+-- The seeded history predates the stock figures: only orders placed or changed after start
+-- move them.
+function W.take_stock(sim, rec, doc)
+  local sign
+  if TAKES_STOCK[doc.status] and not rec.stock_taken then sign = -1
+  elseif GIVES_BACK[doc.status] and rec.stock_taken then sign = 1
+  else return end
+  for _, li in ipairs(doc.line_items) do
+    local p = type(li.sku) == "string" and sim.by_sku[li.sku:lower()]
+    if p and p.manage_stock then p.stock = p.stock + sign * li.quantity end
+  end
+  rec.stock_taken = sign < 0
+end
+
+local function stock_status(p)
+  if not p.manage_stock then return "instock" end
+  return p.stock > 0 and "instock" or "outofstock"
+end
+
+-- A product or variation as GET products answers it (a variation in that list, when asked by
+-- sku, has the product shape with type "variation").
+local function product_doc(sim, p)
+  local created = common.local_time(sim.products_created + p.id * 60, sim.tz)
+  local parent = p.parent_id > 0 and sim.products[p.parent_id]
+  local slug = p.name:lower():gsub("[^%w]+", "-")
+  return {
+    id = p.id, name = p.name, slug = slug, permalink = sim.url .. "/product/" .. slug .. "/",
+    date_created = created, date_created_gmt = created, date_modified = created, date_modified_gmt = created,
+    type = p.type, status = "publish", featured = false, catalog_visibility = "visible",
+    description = "", short_description = "", sku = p.sku,
+    price = money(p.price), regular_price = p.type == "variable" and "" or money(p.price), sale_price = "",
+    on_sale = false, purchasable = true, total_sales = 0, virtual = false, downloadable = false,
+    tax_status = "taxable", tax_class = "", manage_stock = p.manage_stock,
+    stock_quantity = p.manage_stock and p.stock or null, backorders = "no", backorders_allowed = false,
+    backordered = false, low_stock_amount = null, sold_individually = false, weight = "",
+    dimensions = { length = "", width = "", height = "" }, shipping_required = true, shipping_class = "",
+    parent_id = p.parent_id, categories = EMPTY, tags = EMPTY, images = EMPTY,
+    attributes = p.option and { { id = 0, name = "Option", option = p.option } } or EMPTY,
+    default_attributes = EMPTY, variations = common.list(p.children), grouped_products = EMPTY,
+    menu_order = 0, meta_data = EMPTY, stock_status = stock_status(p), has_options = p.type == "variable",
+    _links = { self = { { href = parent and api(sim, "/products/" .. parent.id .. "/variations/" .. p.id)
+      or api(sim, "/products/" .. p.id) } }, collection = { { href = api(sim, "/products") } },
+      up = parent and { { href = api(sim, "/products/" .. parent.id) } } or nil },
+  }
+end
+
+-- A variation as /products/{id}/variations answers it
+local function variation_doc(sim, p)
+  local created = common.local_time(sim.products_created + p.id * 60, sim.tz)
+  return {
+    id = p.id, type = "variation", name = p.name, parent_id = p.parent_id, date_created = created,
+    date_created_gmt = created, date_modified = created, date_modified_gmt = created, description = "",
+    permalink = sim.url .. "/product/?attribute_option=" .. common.urlencode(p.option), sku = p.sku,
+    price = money(p.price), regular_price = money(p.price), sale_price = "", on_sale = false,
+    status = "publish", purchasable = true, virtual = false, downloadable = false, tax_status = "taxable",
+    tax_class = "", manage_stock = p.manage_stock, stock_quantity = p.manage_stock and p.stock or null,
+    stock_status = stock_status(p), backorders = "no", backorders_allowed = false, backordered = false,
+    low_stock_amount = null, weight = "", dimensions = { length = "", width = "", height = "" },
+    shipping_class = "", image = null, attributes = { { id = 0, name = "Option", option = p.option } },
+    menu_order = 0, meta_data = EMPTY,
+    _links = { self = { { href = api(sim, "/products/" .. p.parent_id .. "/variations/" .. p.id) } },
+      collection = { { href = api(sim, "/products/" .. p.parent_id .. "/variations") } },
+      up = { { href = api(sim, "/products/" .. p.parent_id) } } },
+  }
+end
+
+-- WP_REST_Request's checks of page and per_page, then include as a list of ids.
+-- -> { page, per_page, include = set | nil, order, orderby } | nil, 400 response
+local function list_params(map)
+  local bad, q = {}, {}
+  q.page = map.page == nil and 1 or as_int(map.page)
+  if not q.page or q.page < 1 then bad[#bad + 1] = { "page", "rest_invalid_type", "page is not of type integer." } end
+  q.per_page = map.per_page == nil and 10 or as_int(map.per_page)
+  if not q.per_page or q.per_page < 1 or q.per_page > 100 then
+    bad[#bad + 1] = { "per_page", "rest_out_of_bounds", "per_page must be between 1 (inclusive) and 100 (inclusive)" }
+  end
+  if map.include ~= nil then
+    q.include = {}
+    for _, v in ipairs(as_list(map.include)) do
+      local id = as_int(v)
+      if not id then bad[#bad + 1] = { "include", "rest_invalid_type", "include[0] is not of type integer." } break end
+      q.include[id] = true
+    end
+  end
+  q.order = map.order == nil and "desc" or map.order
+  if q.order ~= "asc" and q.order ~= "desc" then bad[#bad + 1] = { "order", "rest_not_in_enum", "order is not one of asc and desc." } end
+  q.fields = map._fields
+  q.orderby = map.orderby == nil and "date" or map.orderby
+  if not ORDERBY[q.orderby] then
+    bad[#bad + 1] = { "orderby", "rest_not_in_enum", "orderby is not one of date, id, include, title, slug, and modified." }
+  end
+  if #bad > 0 then return nil, W.invalid_params(bad) end
+  return q
+end
+
+-- The SKUs of a `sku` parameter: split at commas and, when there are several, the whole string
+-- too (WC_REST_Products_V2_Controller::prepare_objects_query), lower case.
+local function sku_set(value)
+  local set = {}
+  if type(value) ~= "string" or value == "" then return nil end
+  local n = 0
+  for part in (value .. ","):gmatch("([^,]*),") do
+    set[part:lower()] = true
+    n = n + 1
+  end
+  if n > 1 then set[value:lower()] = true end
+  return set
+end
+
+-- WordPress' _fields=a,b: only those top-level keys of each object
+local function only_fields(doc, fields)
+  if type(fields) ~= "string" or fields == "" then return doc end
+  local out = {}
+  for key in fields:gmatch("[^,%s]+") do out[key] = doc[key] end
+  return out
+end
+
+-- One page of `list` (products), in the query's order, with WordPress' paging headers.
+local function page_of(sim, list, q, render, path)
+  -- products share one post_date per id here, so date and id order alike
+  table.sort(list, function(a, b)
+    if q.order == "asc" then return a.id < b.id end
+    return a.id > b.id
+  end)
+  local pages = math.ceil(#list / q.per_page)
+  local out = {}
+  for i = (q.page - 1) * q.per_page + 1, math.min(#list, q.page * q.per_page) do
+    out[#out + 1] = only_fields(render(sim, list[i]), q.fields)
+  end
+  local resp = common.response(200, common.list(out),
+    { ["X-WP-Total"] = tostring(#list), ["X-WP-TotalPages"] = tostring(pages) })
+  if pages > q.page then
+    resp.headers.Link = "<" .. api(sim, path) .. "?page=" .. (q.page + 1) .. '>; rel="next"'
+  end
+  return resp
+end
+
+-- GET products: by sku (products and variations, exact and case-insensitive), by include, or all
+-- products (no variations).
+local function list_products(sim, map)
+  local q, err = list_params(map)
+  if not q then return err end
+  local skus = sku_set(map.sku)
+  if skus then sim.stats.stock_lookup_requests = sim.stats.stock_lookup_requests + 1
+  elseif q.include then sim.stats.stock_read_requests = sim.stats.stock_read_requests + 1 end
+  local list = {}
+  for _, p in pairs(sim.products) do
+    local ok = (skus and skus[p.sku:lower()]) or (not skus and p.type ~= "variation")
+    if ok and q.include and not q.include[p.id] then ok = false end
+    if ok then list[#list + 1] = p end
+  end
+  return page_of(sim, list, q, product_doc, "/products")
+end
+
+local function list_variations(sim, parent_id, map)
+  local q, err = list_params(map)
+  if not q then return err end
+  sim.stats.stock_read_requests = sim.stats.stock_read_requests + 1
+  local skus = sku_set(map.sku)
+  local list = {}
+  for _, p in pairs(sim.products) do
+    if p.type == "variation" and p.parent_id == parent_id and (not q.include or q.include[p.id])
+        and (not skus or skus[p.sku:lower()]) then
+      list[#list + 1] = p
+    end
+  end
+  return page_of(sim, list, q, variation_doc, "/products/" .. parent_id .. "/variations")
+end
+
+local function one_product(sim, id)
+  local p = sim.products[id]
+  if not p or p.type == "variation" then
+    return wp_error(404, "woocommerce_rest_product_invalid_id", "Invalid ID.")
+  end
+  return common.response(200, product_doc(sim, p))
+end
+
+-- wc_stock_amount: intval of what was sent
+local function stock_amount(v)
+  local n = tonumber(v)
+  if not n or n ~= n or n == math.huge or n == -math.huge then return 0 end
+  return math.tointeger(n < 0 and math.ceil(n) or math.floor(n))
+end
+
+local function item_error(id, code, message, status)
+  return { id = id, error = { code = code, message = message, data = { status = status } } }
+end
+
+-- One update of a batch: { id, manage_stock, stock_quantity } -> the object's new document,
+-- or { id, error = { code, message, data } } (WC_REST_Controller::batch_items).
+local function update_one(sim, parent_id, item)
+  local id = type(item) == "table" and as_int(tostring(item.id)) or nil
+  local p = id and sim.products[id]
+  if parent_id then
+    if not p or p.type ~= "variation" or p.parent_id ~= parent_id then
+      return item_error(id or 0, "woocommerce_rest_product_variation_invalid_id", "Invalid ID.", 400)
+    end
+  elseif not p then
+    return item_error(id or 0, "woocommerce_rest_product_invalid_id", "Invalid ID.", 400)
+  elseif p.type == "variation" then
+    return item_error(id, "woocommerce_rest_invalid_product_id", "To manipulate product variations you should use"
+      .. " the /products/&lt;product_id&gt;/variations/&lt;id&gt; endpoint.", 404)
+  end
+  if item.manage_stock ~= nil then
+    p.manage_stock = item.manage_stock == true or item.manage_stock == "true" or item.manage_stock == 1
+    if p.manage_stock and not p.stock then p.stock = 0 end
+  end
+  -- stock_quantity counts only where stock is managed; otherwise it is emptied
+  if p.manage_stock and item.stock_quantity ~= nil then p.stock = stock_amount(item.stock_quantity) end
+  if not p.manage_stock then p.stock = nil end
+  return parent_id and variation_doc(sim, p) or product_doc(sim, p)
+end
+
+-- POST products/batch and products/{id}/variations/batch: create/update/delete, 100 items in
+-- all at most (woocommerce_rest_batch_items_limit), else 413 and nothing done. Only updates are
+-- applied here; an answer lists the keys that were sent.
+local function batch(sim, req, parent_id)
+  sim.stats.stock_push_requests = sim.stats.stock_push_requests + 1
+  local body = req.body and req.body ~= "" and common.decode(req.body)
+  if type(body) ~= "table" then return wp_error(400, "rest_invalid_json", "Invalid JSON body passed.") end
+  local total = 0
+  for _, key in ipairs{ "create", "update", "delete" } do
+    if type(body[key]) == "table" then total = total + #body[key] end
+  end
+  if total > 100 then
+    return wp_error(413, "woocommerce_rest_request_entity_too_large", "Unable to accept more than 100 items for this request.")
+  end
+  local out = {}
+  if type(body.update) == "table" then
+    local done = {}
+    for i, item in ipairs(body.update) do done[i] = update_one(sim, parent_id, item) end
+    out.update = common.list(done)
+  end
+  for _, key in ipairs{ "create", "delete" } do
+    if type(body[key]) == "table" then
+      local refused = {}
+      for i in ipairs(body[key]) do
+        refused[i] = item_error(0, "woocommerce_rest_sim_unsupported", "the simulator only updates", 400)
+      end
+      out[key] = common.list(refused)
+    end
+  end
+  return common.response(200, out)
+end
+
+-- The products routes -> response | nil (not one of them)
+local function route_products(sim, req, rest, map)
+  local m = req.method
+  if rest == "/products" and m == "GET" then return list_products(sim, map) end
+  if rest == "/products/batch" and (m == "POST" or m == "PUT" or m == "PATCH") then return batch(sim, req, nil) end
+  local id = as_int(rest:match("^/products/(%d+)$"))
+  if id and m == "GET" then return one_product(sim, id) end
+  id = as_int(rest:match("^/products/(%d+)/variations$"))
+  if id and m == "GET" then return list_variations(sim, id, map) end
+  id = as_int(rest:match("^/products/(%d+)/variations/batch$"))
+  if id and (m == "POST" or m == "PUT" or m == "PATCH") then return batch(sim, req, id) end
+  return nil
+end
+
+local function is_products_route(rest)
+  return rest == "/products" or rest:match("^/products/") ~= nil
+end
+
+-- /_sim/stock: GET -> { [sku] = quantity (null: not managed) } of every product and variation
+-- (variable parents left out); POST { sku, quantity } sets one (a sale or a count at the cart).
+function W.control(sim, req, body)
+  if req.path ~= "/_sim/stock" then return nil end
+  if req.method == "GET" then
+    local out = {}
+    for _, p in pairs(sim.products) do
+      if p.type ~= "variable" then out[p.sku] = p.manage_stock and p.stock or null end
+    end
+    return common.response(200, out)
+  elseif req.method == "POST" then
+    local p = type(body.sku) == "string" and sim.by_sku[body.sku:lower()]
+    if not p or p.type == "variable" then return common.response(404, { error = "no product with sku " .. tostring(body.sku) }) end
+    local q = math.tointeger(tonumber(body.quantity))
+    if not q then return common.response(400, { error = "quantity must be a whole number" }) end
+    p.manage_stock, p.stock = true, q
+    return common.response(200, { sku = p.sku, quantity = q })
+  end
+  return common.response(405, { error = "GET or POST" })
+end
+
+-- For tests in the same process: sim:stock(sku) -> quantity | nil (not managed or no such SKU)
+function W.stock(sim, sku)
+  local p = sim.by_sku[sku:lower()]
+  return p and p.stock
+end
+
+---------------------------------------------------------------------------------------------
 -- Request handling
 ---------------------------------------------------------------------------------------------
 
@@ -701,6 +1067,12 @@ function W.malformed_body(sim, body)
 end
 
 local function route(sim, req, rest, pairs_, map)
+  if is_products_route(rest) then
+    return sim:apply_any_fault(function()
+      return route_products(sim, req, rest, map)
+        or wp_error(404, "rest_no_route", "No route was found matching the URL and request method.")
+    end)
+  end
   if req.method ~= "GET" then
     return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.")
   end
@@ -717,7 +1089,10 @@ end
 local KNOWN = { ["/orders"] = true, ["/system_status"] = true, ["/reports/orders/totals"] = true }
 
 local function cannot_view(rest)
-  if rest:match("^/orders/%d+$") then
+  if rest:match("/batch$") then
+    return wp_error(401, "woocommerce_rest_cannot_batch", "Sorry, you are not allowed to batch manipulate this resource.")
+  end
+  if rest:match("^/orders/%d+$") or rest:match("^/products/%d+$") then
     return wp_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot view this resource.")
   end
   return wp_error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
@@ -760,7 +1135,9 @@ function W.handle(sim, req)
   -- WordPress order: authentication errors, then route matching, then the permission check
   local ok, err = authenticate(sim, req, list, map)
   if err then return err end
-  if not (KNOWN[rest] or rest:match("^/orders/%d+$")) then return route(sim, req, rest, pairs_, map) end
+  if not (KNOWN[rest] or rest:match("^/orders/%d+$") or is_products_route(rest)) then
+    return route(sim, req, rest, pairs_, map)
+  end
   if not ok then return cannot_view(rest) end
   if rest == "/orders" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
   if sim.bucket and not sim.bucket:take(sim.clock()) then return W.fault_response(sim, 429) end
@@ -772,7 +1149,9 @@ end
 -- require("sim.woocommerce").start{ port = 0, orders = 100, seed = 1,
 --   consumer_key = "ck_test", consumer_secret = "cs_test" }
 function W.start(opts)
-  return common.start(W, opts)
+  local sim = common.start(W, opts)
+  sim.selling = true -- orders placed from now on take stock
+  return sim
 end
 
 return W
