@@ -13,9 +13,9 @@ local PACKAGE = {
   origin = { "function" }, check_settings = { "function" },
 }
 
--- Each capability: its module in the package and the hooks it must or may have. Only `orders`
--- has a flow so far; `stock` and `shipments` are declared and loaded (conn.stock,
--- conn.shipments) for the flows that come next, which will fix their hooks.
+-- Each capability: its module in the package and the hooks it must or may have (conn.orders,
+-- conn.stock); `shipments` is declared and loaded (conn.shipments) for the flow that comes
+-- next, which will fix its hooks.
 M.CAPABILITIES = {
   orders = {
     fields = {
@@ -26,7 +26,14 @@ M.CAPABILITIES = {
       default_download_statuses = { "table" },
     },
   },
-  stock = { open = true },
+  -- the stock flow's hooks (docs/connectors.md, "Stock")
+  stock = {
+    fields = {
+      batch_max = { "number", required = true }, multi_location = { "boolean" }, compare = { "boolean" },
+      locations = { "function" }, lookup = { "function", required = true }, read = { "function" },
+      push = { "function", required = true },
+    },
+  },
   shipments = { open = true },
 }
 
