@@ -659,7 +659,6 @@ local function location_doc(l)
 end
 
 local function list_locations(sim, params)
-  sim.stats.stock_location_requests = sim.stats.stock_location_requests + 1
   local ids = in_set(params["location_id:in"], true)
   local out = {}
   for _, l in ipairs(B.LOCATIONS) do
@@ -685,7 +684,6 @@ end
 
 -- GET /v3/catalog/variants: sku, sku:in, product_id:in; 250 a page at most
 local function list_variants(sim, params)
-  sim.stats.stock_lookup_requests = sim.stats.stock_lookup_requests + 1
   local skus = in_set(params["sku:in"])
   if params.sku then skus = { [params.sku] = true } end
   local products = in_set(params["product_id:in"], true)
@@ -699,7 +697,6 @@ end
 
 -- GET /v3/inventory/items: sku:in, variant_id:in, product_id:in, location_id:in; 1000 a page
 local function list_items(sim, params)
-  sim.stats.stock_read_requests = sim.stats.stock_read_requests + 1
   local skus, variants = in_set(params["sku:in"]), in_set(params["variant_id:in"], true)
   local products, locations = in_set(params["product_id:in"], true), in_set(params["location_id:in"], true)
   local out = {}
@@ -753,7 +750,6 @@ end
 
 -- PUT /v3/inventory/adjustments/absolute: all items or none (a 422 names the items refused)
 local function absolute_adjustment(sim, req)
-  sim.stats.stock_push_requests = sim.stats.stock_push_requests + 1
   local body = common.decode(req.body or "")
   if type(body) ~= "table" or type(body.items) ~= "table" or #body.items == 0 then
     return problem(422, "Payload contains invalid fields", { items = "items is required" })
@@ -772,8 +768,15 @@ local function absolute_adjustment(sim, req)
   return common.response(200, { transaction_id = sim.rng:uuid() })
 end
 
+-- the stock counters: every request to these endpoints, faults included
+local COUNTED = { ["GET /inventory/locations"] = "stock_location_requests",
+  ["GET /catalog/variants"] = "stock_lookup_requests", ["GET /inventory/items"] = "stock_read_requests",
+  ["PUT /inventory/adjustments/absolute"] = "stock_push_requests" }
+
 local function route_v3(sim, req, rest)
   local params = common.parse_query(req.query_string)
+  local counter = COUNTED[req.method .. " " .. rest]
+  if counter then sim.stats[counter] = sim.stats[counter] + 1 end
   return sim:apply_any_fault(function()
     if req.method == "GET" and rest == "/inventory/locations" then return list_locations(sim, params) end
     if req.method == "GET" and rest == "/catalog/variants" then return list_variants(sim, params) end
@@ -846,7 +849,8 @@ function B.fault_response(sim, status, fault)
   if status == 429 then
     local resp = refusal(sim, 429, "You have exceeded the number of requests allowed in this time window.")
     if sim.quota then
-      local reset = fault and fault.reset_ms or 1500 -- short, so a test need not wait a window
+      -- short, so a test need not wait a window; whole ms (a fault queued over HTTP has 200.0)
+      local reset = math.floor(tonumber(fault and fault.reset_ms) or 1500)
       for k, v in pairs(rate_headers(sim, 0, reset)) do resp.headers[k] = v end
     end
     return resp
