@@ -21,6 +21,7 @@ end
 function M.package(family, prefix)
   local p = copy(require("connectors." .. family))
   p.name = (prefix or "brittle_") .. family
+  p.capabilities = { orders = true } -- only the orders hooks are here
   return p
 end
 
