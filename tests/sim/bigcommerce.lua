@@ -1,10 +1,13 @@
--- tests/sim/bigcommerce.lua: a BigCommerce Orders V2 simulator.
+-- tests/sim/bigcommerce.lua: a BigCommerce Orders V2 and Inventory V3 simulator.
 -- Speaks /stores/{hash}/v2/…: X-Auth-Token auth, bare-array lists with page/limit and
 -- 204 No Content for an empty page, RFC 2822 dates, 4-decimal money, products /
 -- shipping_addresses / coupons as link resources, consignments on the order list
 -- (include=consignments.line_items; the object form with consignment_structure=object, else the
 -- legacy array form; at most 50 line items each, then "__warning__"), and the per-store 150
--- calls / 30 s quota with its X-Rate-Limit-* headers. Uses sim.common for everything cart-neutral.
+-- calls / 30 s quota with its X-Rate-Limit-* headers. And /stores/{hash}/v3/…: stock per variant
+-- and location (catalog/variants, inventory/locations, inventory/items, inventory/adjustments/
+-- absolute; see "Stock" below) that orders placed lower, and /_sim/stock to see and set it.
+-- Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
 
@@ -45,6 +48,8 @@ local STATUS_WORDS = { incomplete = 0, pending = 1, shipped = 2, partially_shipp
   awaiting_shipment = 9, completed = 10, paid = 11, awaiting_fulfillment = 11,
   manual_verification_required = 12, disputed = 13, partially_refunded = 14 }
 
+local setup_stock -- Stock, below
+
 local function errors(status, message)
   return common.response(status, { { status = status, message = message } })
 end
@@ -79,6 +84,7 @@ function B.setup(sim, opts)
     local window = rate.window or (rate.per_second and quota / rate.per_second) or 30
     sim.quota = common.fixed_window(quota, window)
   end
+  setup_stock(sim, opts)
 end
 
 function B.base(sim) return sim.url .. "/stores/" .. sim.store_hash .. "/v2" end
@@ -555,6 +561,274 @@ local function store(sim)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Stock: V3 Catalog variants, Inventory locations, items and absolute adjustments
+---------------------------------------------------------------------------------------------
+-- Every catalog item is a variant (variant_id 1000 + variant_no of product 100 + product_no,
+-- the ids the orders carry). `stock_skus = N` adds N products without options ("BULK-00001"…):
+-- each is only its base variant (sku_id null), tracked by product, so an adjustment by its
+-- variant_id is refused with BigCommerce's 422. A figure per (variant, location): two
+-- locations, 1 the default (the store's; orders take their stock from it). `stock = N`: the
+-- first figure at location 1 (100); location 2 starts at 0.
+
+B.LOCATIONS = { { id = 1, code = "BC-LOCATION-1", label = "Fifth Avenue AppleStore" },
+  { id = 2, code = "BIGC-2", label = "Berlin Store" } }
+local QUANTITY_MAX = 2147483647
+local ADJUSTMENT_MAX = 2000 -- items per absolute adjustment
+
+function setup_stock(sim, opts)
+  sim.variants, sim.variant_by_sku, sim.variant_by_id, sim.product_variants = {}, {}, {}, {}
+  local initial = math.tointeger(tonumber(opts.stock)) or 100
+  local function add(v)
+    v.stock = { [1] = initial, [2] = 0 }
+    sim.variants[#sim.variants + 1] = v
+    sim.variant_by_sku[v.sku], sim.variant_by_id[v.id] = v, v
+    local list = sim.product_variants[v.product_id] or {}
+    list[#list + 1] = v
+    sim.product_variants[v.product_id] = list
+  end
+  for _, item in ipairs(common.catalog) do
+    add{ id = 1000 + item.variant_no, product_id = 100 + item.product_no, sku = item.sku,
+      sku_id = 5000 + item.variant_no, price = item.price, label = item.variant_title }
+  end
+  for i = 1, math.tointeger(tonumber(opts.stock_skus)) or 0 do
+    add{ id = 100000 + i, product_id = 50000 + i, sku = string.format("BULK-%05d", i), price = 1000,
+      by_product = true }
+  end
+  -- the counters of the stock endpoints, zeroed with the others
+  sim.reset_stats = function(self)
+    common.Sim.reset_stats(self)
+    local s = self.stats
+    s.stock_push_requests, s.stock_lookup_requests, s.stock_read_requests = 0, 0, 0
+    s.stock_location_requests, s.stock_adjusted = 0, 0
+  end
+  sim:reset_stats()
+  -- an order placed at the store takes its quantities from the default location
+  sim.add_orders = function(self, n, at)
+    local ids = common.Sim.add_orders(self, n, at)
+    for _, id in ipairs(ids) do
+      for _, s in ipairs(self.by_id[id].product_strings) do
+        local p = common.decode_doc(s)
+        local v = self.variant_by_id[p.variant_id]
+        if v then v.stock[1] = v.stock[1] - p.quantity end
+      end
+    end
+    return ids
+  end
+end
+
+local function problem(status, title, errs)
+  return common.response(status, { status = status, title = title,
+    type = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes",
+    errors = errs or {} })
+end
+
+-- "1,2,x" -> { [1] = true, [2] = true, ["x"] = true } (numbers as integers), nil when absent
+local function in_set(v, numeric)
+  if v == nil then return nil end
+  local set = {}
+  for part in v:gmatch("[^,]+") do
+    set[numeric and (math.tointeger(tonumber(part)) or part) or part] = true
+  end
+  return set
+end
+
+-- { data, meta.pagination } of one page of `list` (limit default 50, at most `max`)
+local function v3_page(list, params, max, doc)
+  local page = math.tointeger(tonumber(params.page or 1))
+  local limit = math.tointeger(tonumber(params.limit or 50))
+  if not page or page < 1 or not limit or limit < 1 then return problem(422, "Invalid page or limit") end
+  limit = math.min(limit, max)
+  local total = #list
+  local pages = math.max(1, (total + limit - 1) // limit)
+  local data = {}
+  for i = (page - 1) * limit + 1, math.min(total, page * limit) do data[#data + 1] = doc(list[i]) end
+  local links = { current = "?page=" .. page .. "&limit=" .. limit }
+  if page > 1 then links.previous = "?page=" .. (page - 1) .. "&limit=" .. limit end
+  if page < pages then links.next = "?page=" .. (page + 1) .. "&limit=" .. limit end
+  return common.response(200, { data = common.list(data), meta = { pagination = { total = total,
+    count = #data, per_page = limit, current_page = page, total_pages = pages, links = links } } })
+end
+
+local function location_doc(l)
+  return { id = l.id, code = l.code, label = l.label, description = "", managed_by_external_source = false,
+    type_id = "PHYSICAL", enabled = true, time_zone = "America/New_York",
+    created_at = "2024-01-15T09:00:00Z", updated_at = "2024-01-15T09:00:00Z",
+    address = { address1 = l.id == 1 and "767 5th Ave" or "Kurfürstendamm 26", city = l.id == 1
+      and "New York" or "Berlin", zip = l.id == 1 and "10153" or "10719", country_code = l.id == 1 and "USA" or "DEU" },
+    storefront_visibility = true }
+end
+
+local function list_locations(sim, params)
+  local ids = in_set(params["location_id:in"], true)
+  local out = {}
+  for _, l in ipairs(B.LOCATIONS) do
+    if (not ids or ids[l.id]) and (params.is_default == nil or (params.is_default == "true") == (l.id == 1)) then
+      out[#out + 1] = l
+    end
+  end
+  return v3_page(out, params, 1000, location_doc)
+end
+
+local function variant_doc(v, fields)
+  local doc = { id = v.id, product_id = v.product_id, sku = v.sku, sku_id = v.sku_id or null,
+    price = v.price / 100, calculated_price = v.price / 100, cost_price = 0, upc = "", mpn = "",
+    gtin = "", inventory_level = v.stock[1] + v.stock[2], inventory_warning_level = 0,
+    purchasing_disabled = false, bin_picking_number = "",
+    option_values = v.by_product and EMPTY or { { id = v.id * 10, label = v.label, option_id = 90,
+      option_display_name = "Option" } } }
+  if not fields then return doc end
+  local out = { id = v.id }
+  for f in pairs(fields) do out[f] = doc[f] end
+  return out
+end
+
+-- GET /v3/catalog/variants: sku, sku:in, product_id:in; 250 a page at most
+local function list_variants(sim, params)
+  local skus = in_set(params["sku:in"])
+  if params.sku then skus = { [params.sku] = true } end
+  local products = in_set(params["product_id:in"], true)
+  local out = {}
+  for _, v in ipairs(sim.variants) do
+    if (not skus or skus[v.sku]) and (not products or products[v.product_id]) then out[#out + 1] = v end
+  end
+  local fields = in_set(params.include_fields)
+  return v3_page(out, params, 250, function(v) return variant_doc(v, fields) end)
+end
+
+-- GET /v3/inventory/items: sku:in, variant_id:in, product_id:in, location_id:in; 1000 a page
+local function list_items(sim, params)
+  local skus, variants = in_set(params["sku:in"]), in_set(params["variant_id:in"], true)
+  local products, locations = in_set(params["product_id:in"], true), in_set(params["location_id:in"], true)
+  local out = {}
+  for _, v in ipairs(sim.variants) do
+    if (not skus or skus[v.sku]) and (not variants or variants[v.id]) and (not products or products[v.product_id]) then
+      out[#out + 1] = v
+    end
+  end
+  return v3_page(out, params, 1000, function(v)
+    local at = {}
+    for _, l in ipairs(B.LOCATIONS) do
+      if not locations or locations[l.id] then
+        at[#at + 1] = { location_id = l.id, location_code = l.code, location_name = l.label,
+          available_to_sell = v.stock[l.id], total_inventory_onhand = v.stock[l.id], location_enabled = true,
+          settings = { safety_stock = 0, is_in_stock = true, warning_level = 0, bin_picking_number = "" } }
+      end
+    end
+    return { identity = { sku = v.sku, variant_id = v.id, product_id = v.product_id, sku_id = v.sku_id or null },
+      locations = common.list(at) }
+  end)
+end
+
+-- The variant one adjustment item names, or nil, the reason BigCommerce gives.
+local function adjusted_item(sim, it)
+  local loc = math.tointeger(tonumber(it.location_id))
+  if not loc or not B.LOCATIONS[loc] then return nil, "Location with id " .. tostring(it.location_id) .. " not found" end
+  local q = math.tointeger(tonumber(it.quantity))
+  if not q or q < 0 or q > QUANTITY_MAX then return nil, "Invalid quantity " .. tostring(it.quantity) end
+  local v
+  if it.variant_id ~= nil then
+    v = sim.variant_by_id[math.tointeger(tonumber(it.variant_id))]
+    if not v then return nil, "Items with identity: [variant_id " .. tostring(it.variant_id) .. "] not found" end
+    if v.by_product then
+      return nil, "Item with variant_id " .. v.id .. " is tracked by product, please update stock by product id"
+    end
+  elseif it.product_id ~= nil then
+    local list = sim.product_variants[math.tointeger(tonumber(it.product_id))]
+    if not list then return nil, "Items with identity: [product_id " .. tostring(it.product_id) .. "] not found" end
+    v = list[1]
+    if not v.by_product then
+      return nil, "Item with product_id " .. v.product_id .. " is tracked by variant, please update stock by variant id"
+    end
+  elseif it.sku ~= nil then
+    v = sim.variant_by_sku[tostring(it.sku)]
+    if not v then return nil, "Items with identity: [sku " .. tostring(it.sku) .. "] not found" end
+  else
+    return nil, "One of sku, product_id or variant_id is required"
+  end
+  return { v = v, location = loc, quantity = q }
+end
+
+-- PUT /v3/inventory/adjustments/absolute: all items or none (a 422 names the items refused)
+local function absolute_adjustment(sim, req)
+  local body = common.decode(req.body or "")
+  if type(body) ~= "table" or type(body.items) ~= "table" or #body.items == 0 then
+    return problem(422, "Payload contains invalid fields", { items = "items is required" })
+  end
+  if #body.items > ADJUSTMENT_MAX then
+    return problem(413, "The request payload is too large. The maximum items allowed in the array is " .. ADJUSTMENT_MAX)
+  end
+  local apply, refused = {}, {}
+  for i, it in ipairs(body.items) do
+    local a, why = adjusted_item(sim, type(it) == "table" and it or {})
+    if a then apply[i] = a else refused[#refused + 1] = why end
+  end
+  if #refused > 0 then return problem(422, "[" .. table.concat(refused, ", ") .. "]") end
+  for _, a in ipairs(apply) do a.v.stock[a.location] = a.quantity end
+  sim.stats.stock_adjusted = sim.stats.stock_adjusted + #apply
+  return common.response(200, { transaction_id = sim.rng:uuid() })
+end
+
+-- the stock counters: every request to these endpoints, faults included
+local COUNTED = { ["GET /inventory/locations"] = "stock_location_requests",
+  ["GET /catalog/variants"] = "stock_lookup_requests", ["GET /inventory/items"] = "stock_read_requests",
+  ["PUT /inventory/adjustments/absolute"] = "stock_push_requests" }
+
+local function route_v3(sim, req, rest)
+  local params = common.parse_query(req.query_string)
+  local counter = COUNTED[req.method .. " " .. rest]
+  if counter then sim.stats[counter] = sim.stats[counter] + 1 end
+  return sim:apply_any_fault(function()
+    if req.method == "GET" and rest == "/inventory/locations" then return list_locations(sim, params) end
+    if req.method == "GET" and rest == "/catalog/variants" then return list_variants(sim, params) end
+    if req.method == "GET" and rest == "/inventory/items" then return list_items(sim, params) end
+    if req.method == "PUT" and rest == "/inventory/adjustments/absolute" then return absolute_adjustment(sim, req) end
+    return problem(404, "The requested resource was not found.")
+  end)
+end
+
+-- /_sim/stock: GET every figure { [sku] = { ["1"] = n, ["2"] = n } } (?sku= one); POST
+-- { sku, location?, quantity } or { items = { … } } sets figures (location: id or label; the
+-- default location when left out) and answers the figures of those SKUs.
+local function sim_location(v)
+  if v == nil then return 1 end
+  for _, l in ipairs(B.LOCATIONS) do
+    if tostring(l.id) == tostring(math.tointeger(tonumber(v)) or v) or l.label == v then return l.id end
+  end
+end
+
+local function figures(v)
+  local out = {}
+  for _, l in ipairs(B.LOCATIONS) do out[tostring(l.id)] = v.stock[l.id] end
+  return out
+end
+
+function B.control(sim, req, body)
+  if req.path ~= "/_sim/stock" then return nil end
+  if req.method == "GET" then
+    local params, out = common.parse_query(req.query_string), {}
+    for _, v in ipairs(sim.variants) do
+      if not params.sku or params.sku == v.sku then out[v.sku] = figures(v) end
+    end
+    return common.response(200, next(out) and out or {})
+  elseif req.method ~= "POST" then
+    return common.response(405, { error = "GET or POST" })
+  end
+  local list, out = body.items or { body }, {}
+  for _, it in ipairs(list) do -- every item is checked before any is set
+    local v, loc, q = sim.variant_by_sku[tostring(it.sku)], sim_location(it.location), math.tointeger(tonumber(it.quantity))
+    if not v then return common.response(404, { error = "no such sku " .. tostring(it.sku) }) end
+    if not loc then return common.response(400, { error = "no such location " .. tostring(it.location) }) end
+    if not q then return common.response(400, { error = "quantity must be a whole number" }) end
+  end
+  for _, it in ipairs(list) do
+    local v = sim.variant_by_sku[tostring(it.sku)]
+    v.stock[sim_location(it.location)] = math.tointeger(tonumber(it.quantity))
+    out[v.sku] = figures(v)
+  end
+  return common.response(200, out)
+end
+
+---------------------------------------------------------------------------------------------
 -- Request handling
 ---------------------------------------------------------------------------------------------
 
@@ -565,18 +839,25 @@ local function rate_headers(sim, left, reset_ms)
     ["X-Rate-Limit-Requests-Left"] = tostring(left) }
 end
 
+-- A refusal in the form of the API asked: V2 a list of { status, message }, V3 a problem object.
+local function refusal(sim, status, message)
+  if sim.serving_v3 then return problem(status, message) end
+  return errors(status, message)
+end
+
 function B.fault_response(sim, status, fault)
   if status == 429 then
-    local resp = errors(429, "You have exceeded the number of requests allowed in this time window.")
+    local resp = refusal(sim, 429, "You have exceeded the number of requests allowed in this time window.")
     if sim.quota then
-      local reset = fault and fault.reset_ms or 1500 -- short, so a test need not wait a window
+      -- short, so a test need not wait a window; whole ms (a fault queued over HTTP has 200.0)
+      local reset = math.floor(tonumber(fault and fault.reset_ms) or 1500)
       for k, v in pairs(rate_headers(sim, 0, reset)) do resp.headers[k] = v end
     end
     return resp
   end
   local text = { [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
     [504] = "Gateway Timeout" }
-  return errors(status, text[status] or "Error")
+  return refusal(sim, status, text[status] or "Error")
 end
 
 local function route(sim, req, rest)
@@ -594,21 +875,24 @@ local function route(sim, req, rest)
 end
 
 function B.handle(sim, req)
-  local hash, rest = req.path:match("^/stores/([^/]+)/v2(/.*)$")
+  local hash, version, rest = req.path:match("^/stores/([^/]+)/(v[23])(/.*)$")
   if not hash or hash ~= sim.store_hash then
     return errors(404, "The requested resource was not found.")
   end
-  rest = rest:gsub("%.json$", "") -- the old .json suffix still works
+  -- the form of this request's refusals (a handler runs to its first sleep before another starts)
+  sim.serving_v3 = version == "v3"
+  if version == "v2" then rest = rest:gsub("%.json$", "") end -- the old .json suffix still works
   if req.headers["x-auth-token"] ~= sim.token then
-    return errors(401, "You are not authorized to access this resource. Check the X-Auth-Token header.")
+    return refusal(sim, 401, "You are not authorized to access this resource. Check the X-Auth-Token header.")
   end
-  if rest == "/orders" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
+  if rest == "/orders" and version == "v2" then sim.stats.order_list_requests = sim.stats.order_list_requests + 1 end
   local resp, headers
   if sim.quota then
     local ok, left, reset_ms = sim.quota:take(sim.clock())
     headers = rate_headers(sim, left, reset_ms)
-    if not ok then resp = errors(429, "You have exceeded the number of requests allowed in this time window.") end
+    if not ok then resp = refusal(sim, 429, "You have exceeded the number of requests allowed in this time window.") end
   end
+  if version == "v3" then resp = resp or route_v3(sim, req, rest) end
   resp = resp or route(sim, req, rest)
   for k, v in pairs(headers or {}) do
     if resp.headers[k] == nil then resp.headers[k] = v end
