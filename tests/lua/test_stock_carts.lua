@@ -89,7 +89,7 @@ local placed = get(shop.url .. "/_sim/orders")
 local before_ids = #placed.ids
 local res = assert(http.request{ method = "POST", url = shop.url .. "/_sim/orders", body = '{"count":1}',
   headers = { ["Content-Type"] = "application/json" } })
-local id = assert(json.decode(res.body)).ids[1]
+local id = string.format("%.0f", assert(json.decode(res.body)).ids[1])
 local order = get(shop.url .. "/_sim/orders/" .. id)
 local sold = {}
 for _, li in ipairs(order.line_items) do
@@ -119,7 +119,7 @@ end)
 -- moved, imports the order first, and Shopify ends at on hand - every order
 res = assert(http.request{ method = "POST", url = shop.url .. "/_sim/orders", body = '{"count":1}',
   headers = { ["Content-Type"] = "application/json" } })
-local id2 = assert(json.decode(res.body)).ids[1]
+local id2 = string.format("%.0f", assert(json.decode(res.body)).ids[1])
 local sold2 = {}
 for _, li in ipairs(get(shop.url .. "/_sim/orders/" .. id2).line_items) do
   if li.sku and li.sku ~= "" then sold2[li.sku] = (sold2[li.sku] or 0) + math.tointeger(li.quantity) end
