@@ -33,15 +33,16 @@ cat >"$work/cartwright.lua" <<CONF
 db = "$work/cartwright.db"
 cart "acme-shopify" {
   connector = "shopify", url = "$(url shopify)", token = env "ACME_SHOPIFY_TOKEN",
-  order_prefix = "SH-", batch_size = 50,
+  order_prefix = "SH-", batch_size = 50, sync_inventory = true,
 }
 cart "acme-bigcommerce" {
   connector = "bigcommerce", url = "$(url bigcommerce)", store_hash = "abc123",
-  token = env "ACME_BC_TOKEN", order_prefix = "BC-",
+  token = env "ACME_BC_TOKEN", order_prefix = "BC-", sync_inventory = true,
 }
 cart "acme-woo" {
   connector = "woocommerce", url = "$(url woocommerce)",
   consumer_key = env "ACME_WOO_KEY", consumer_secret = env "ACME_WOO_SECRET", order_prefix = "WC-",
+  sync_inventory = true,
 }
 CONF
 export ACME_SHOPIFY_TOKEN=shpat_test ACME_BC_TOKEN=bc_test ACME_WOO_KEY=ck_test ACME_WOO_SECRET=cs_test
@@ -84,5 +85,21 @@ say "cartwright orders --cart acme-shopify (first 5)"
 $cw orders --cart acme-shopify | head -n 5
 say "One order as JSON"
 $cw orders --cart acme-woo --json | head -n 1 | cut -c1-400
+echo
+
+say "Stock: one figure per SKU; every cart shows on hand - what open orders reserve"
+$cw run tests/tools/demo_stock.lua csv 40 >"$work/stock.csv"
+head -n 3 "$work/stock.csv"
+$cw --log-level warn stock import "$work/stock.csv"
+shows() { $cw run tests/tools/demo_stock.lua show "$1" shopify="$(url shopify)" bigcommerce="$(url bigcommerce)" woo="$(url woocommerce)"; }
+say "A customer buys at the Shopify store (the simulator takes it from its own stock)"
+$cw run tests/tools/demo_stock.lua order "$(url shopify)" >"$work/sold"
+sed 's/^/  sold /' "$work/sold"
+sku=$(head -n 1 "$work/sold" | cut -d' ' -f1)
+shows "$sku"
+say "cartwright import acme-shopify: the order reserves its lines, the other two carts are lowered at once"
+$cw --log-level warn import acme-shopify
+shows "$sku"
+$cw stock --sku "$sku"
 echo
 say "Demo finished"

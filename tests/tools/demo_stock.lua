@@ -1,0 +1,47 @@
+-- Helpers for the demo's stock part (tests/demo.sh), talking to the local simulators only.
+--   cartwright run tests/tools/demo_stock.lua csv QTY          a stock CSV: every catalog SKU, QTY in main
+--   cartwright run tests/tools/demo_stock.lua order URL         places one order at a simulator; prints its SKUs
+--   cartwright run tests/tools/demo_stock.lua show SKU NAME=URL…  what each simulator shows for SKU
+local http = require "cartwright.http"
+local json = require "cjson.safe"
+local common = require "sim.common"
+
+local function call(method, url, body)
+  local res, err = http.request{ method = method, url = url, body = body,
+    headers = body and { ["Content-Type"] = "application/json" } or nil }
+  if not res or res.status ~= 200 then error((url:gsub("%?.*", "")) .. ": " .. tostring(res and res.status or err), 0) end
+  return assert(json.decode(res.body))
+end
+
+-- The figure a simulator shows for sku: at its primary location where it has locations.
+local function figure(url, sku)
+  local s = call("GET", url .. "/_sim/stock")
+  local per = s.stock and s.stock[sku] or s[sku]
+  if type(per) ~= "table" then return per end
+  for _, l in ipairs(s.locations or {}) do if l.primary then return per[l.id] end end
+  return per["1"]
+end
+
+local what = arg[1]
+if what == "csv" then
+  io.write("sku,warehouse,quantity\n")
+  for _, item in ipairs(common.catalog) do io.write(item.sku, ",main,", arg[2] or "40", "\n") end
+elseif what == "order" then
+  local id = string.format("%.0f", call("POST", arg[2] .. "/_sim/orders", '{"count":1}').ids[1])
+  local order = call("GET", arg[2] .. "/_sim/orders/" .. id)
+  for _, li in ipairs(order.line_items or {}) do
+    if li.sku and li.sku ~= "" then io.write(li.sku, " ", string.format("%.0f", li.quantity), "\n") end
+  end
+elseif what == "show" then
+  local parts = {}
+  for i = 3, #arg do
+    local name, url = arg[i]:match("^([^=]+)=(.+)$")
+    local n = figure(url, arg[2])
+    parts[#parts + 1] = string.format("%s %s", name, type(n) == "number" and string.format("%.0f", n) or tostring(n))
+  end
+  io.write(string.format("%-14s %s\n", arg[2], table.concat(parts, "   ")))
+else
+  io.stderr:write("usage: demo_stock.lua csv QTY | order URL | show SKU NAME=URL...\n")
+  return 2
+end
+return 0
