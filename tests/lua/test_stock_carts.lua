@@ -51,7 +51,7 @@ T.write(dir .. "/stock.csv", table.concat(csv, "\n") .. "\n")
 T.write(dir .. "/alias.csv", table.concat(aliases, "\n") .. "\n")
 local woo_before3 = woo_figure(skus[3])
 
-local code, out, err = cw{ "alias", "import", dir .. "/alias.csv" }
+local code, out, err, _ = cw{ "alias", "import", dir .. "/alias.csv" } -- luacheck: ignore out
 T.eq(code, 0, "alias import: exit 0", err)
 code, out, err = cw{ "stock", "import", dir .. "/stock.csv" }
 T.eq(code, 0, "stock import: exit 0", err .. out)
@@ -77,6 +77,7 @@ expect("woocommerce: minimum 5 gives 0 for SKU 2; SKU 3 has no alias and is left
   return woo_figure(sku), i == 2 and 0 or i == 3 and woo_before3 or (i == 1 and 60 or 50)
 end)
 code, out = cw{ "outbox", "--json" }
+T.eq(code, 0, "outbox --json: exit 0")
 local pending = 0
 for line in out:gmatch("[^\n]+") do
   local e = json.decode(line)
@@ -96,7 +97,7 @@ for _, li in ipairs(order.line_items) do
   if li.sku and li.sku ~= "" then sold[li.sku] = (sold[li.sku] or 0) + math.tointeger(li.quantity) end
 end
 T.ok(next(sold) ~= nil and before_ids == 0, "an order with known SKUs was placed at shopify")
-code, out, err = cw{ "import", "shop" }
+code, _, err = cw{ "import", "shop" }
 T.eq(code, 0, "import shop: exit 0", err)
 expect("woocommerce lowered by exactly the order's lines", function(i, sku)
   local base = i == 1 and 60 or i == 2 and 4 or 50
@@ -125,13 +126,14 @@ for _, li in ipairs(get(shop.url .. "/_sim/orders/" .. id2).line_items) do
   if li.sku and li.sku ~= "" then sold2[li.sku] = (sold2[li.sku] or 0) + math.tointeger(li.quantity) end
 end
 local target = next(sold2)
-code, out, err = cw{ "stock", "set", target, "70" }
+code, _, err = cw{ "stock", "set", target, "70" }
 T.eq(code, 0, "stock set after an unimported sale: exit 0", err)
 local ti
 for i, sku in ipairs(skus) do if sku == target then ti = i end end
 local want = 70 + (ti == 1 and 10 or 0) - (sold[target] or 0) - sold2[target]
 T.eq(shopify_figure(target), want, "shopify ends at on hand - every order, the unimported one included")
 code, out = cw{ "orders", "--json" }
+T.eq(code, 0, "orders --json: exit 0")
 local n = 0
 for line in out:gmatch("[^\n]+") do if line:find('"shop"', 1, true) then n = n + 1 end end
 T.eq(n, 2, "the sale was imported before the push")
