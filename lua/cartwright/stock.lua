@@ -4,6 +4,7 @@
 -- computation over what the store returns; used by `stock` (ops/stock.lua) and the push
 -- (flows/stock_out.lua), so both show and send the same figures.
 local rules = require "cartwright.rules"
+local jraw = require "cartwright.jsonraw"
 
 local M = {}
 
@@ -15,19 +16,29 @@ function M.settings(cart)
            locations = inv.locations }
 end
 
---- The names of the carts whose orders reserve nothing (marketplace_fulfilled), from the
---- validated carts of the config (carts.load_all).
+--- How the carts' orders reserve, from the validated carts of the config (carts.load_all): the
+--- list of the names of the carts whose orders reserve nothing (marketplace_fulfilled), with
+--- .aliased = { [cart] = alias type } for the carts that know items by an alias (their order
+--- lines carry the alias: it reserves the SKU it is the alias of).
 function M.excluded(cart_list)
-  local out = {}
-  for _, c in ipairs(cart_list) do if c.marketplace_fulfilled then out[#out + 1] = c.name end end
+  local out, aliased = {}, {}
+  for _, c in ipairs(cart_list) do
+    if c.marketplace_fulfilled then out[#out + 1] = c.name end
+    local inv = c.inventory
+    if type(inv) == "table" and type(inv.alias) == "string" then aliased[c.name] = inv.alias end
+  end
+  out.aliased = aliased
   return out
 end
 
--- A JSON array of names, for the store's :excluded.
+-- The store's :excluded (a JSON array of names) and :aliased (a JSON object cart -> type).
 local function json_names(list)
-  local parts = {}
-  for i, n in ipairs(list) do parts[i] = string.format("%q", n) end
-  return "[" .. table.concat(parts, ",") .. "]"
+  local names = {}
+  for i, n in ipairs(list) do names[i] = n end
+  return jraw.encode(setmetatable(names, jraw.array_mt))
+end
+local function json_aliased(list)
+  return next((list or {}).aliased or {}) and jraw.encode(list.aliased) or nil
 end
 
 --- What the store knows, in one read: { skus = { sorted }, on_hand = { [sku] = { [wh] = n } },
@@ -47,7 +58,7 @@ function M.load(db, excluded, sku)
     per[r.warehouse] = r.on_hand
   end
   local res
-  res, err = db:stock_reserved{ sku = sku, excluded = json_names(excluded or {}) }
+  res, err = db:stock_reserved{ sku = sku, excluded = json_names(excluded or {}), aliased = json_aliased(excluded) }
   if not res then return nil, err end
   for _, r in ipairs(res) do snap.reserved[r.sku] = r.reserved end
   local al

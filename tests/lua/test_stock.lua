@@ -196,6 +196,16 @@ for _, e in ipairs(lines(out)) do if e.state ~= "done" then all_done = false end
 T.ok(all_done, "every outbox entry done")
 T.ok(arrived ~= nil, "pushes counted")
 
+-- a sale at west, the aliased cart: its order line carries W-E, which reserves E (west knows E
+-- as W-E): importing it lowers east's E by exactly the sale
+local east_e = call(east, "/_t/state").stock.E
+call(west, "/_t/order", { sku = "W-E", qty = 3 })
+code, out, err = cw("import", "west")
+T.eq(code, 0, "import west (aliased): exit 0", err)
+T.eq(call(east, "/_t/state").stock.E, east_e - 3, "east E lowered by the aliased cart's sale of W-E")
+row = shown("E")
+T.eq(row.reserved, 3, "stock: E reserved 3 by west's W-E line")
+
 east.clean()
 west.clean()
 os.execute("rm -rf " .. dir)

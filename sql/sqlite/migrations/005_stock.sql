@@ -11,6 +11,8 @@ CREATE TABLE stock(sku TEXT NOT NULL, warehouse TEXT NOT NULL, on_hand INTEGER N
 
 CREATE TABLE aliases(sku TEXT NOT NULL, type TEXT NOT NULL, alias TEXT NOT NULL,
   PRIMARY KEY(sku, type)) WITHOUT ROWID;
+-- an order line of an aliased cart carries the alias: the SKU it reserves is found by it
+CREATE INDEX aliases_by_alias ON aliases(type, alias);
 
 CREATE TABLE stock_refs(cart TEXT NOT NULL, sku TEXT NOT NULL, ref TEXT NOT NULL,
   looked_at TEXT NOT NULL, PRIMARY KEY(cart, sku)) WITHOUT ROWID;
