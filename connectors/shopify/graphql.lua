@@ -1,7 +1,8 @@
 -- Shopify GraphQL Admin API: one operation POSTed to {shop}/admin/api/{version}/graphql.json
 -- with the cart's token (token.lua: static, or from the client-credentials grant, renewed once
 -- on a 401), through ctx:request (origin, the cart's limiter, retries of 429 and 5xx). Reads
--- the answer's errors: THROTTLED (HTTP 200, the cost budget in extensions.cost.throttleStatus)
+-- the answer's errors (and keeps the cost budget each answer reports and what each named
+-- operation asked for, to wait before a call the budget cannot hold yet): THROTTLED (HTTP 200, the cost budget in extensions.cost.throttleStatus)
 -- is waited out when the wait fits the cart's retry_max_seconds, a few times, else returned as
 -- an error the caller may retry; any other top-level error fails the call.
 -- Uses: ctx:request, cjson.safe, cartwright.task, cartwright.log, cartwright.cartdata, token.lua.
@@ -13,6 +14,10 @@ local shopify = require "connectors.shopify"
 local token = require "connectors.shopify.token"
 
 local M = {}
+
+-- Per cart, in this process: the budget the last answer reported, and what each named
+-- operation asked for (kept across calls and commands of the process, as the limiter is).
+local budgets, costs = {}, {}
 
 M.THROTTLE_TRIES = 3 -- answers of THROTTLED waited out before the call gives up
 
@@ -38,6 +43,40 @@ local function post(ctx, body, what)
   return cd.ok_response(ctx, what, res, err)
 end
 
+-- The budget as the last answer left it, refilled since: points now | nil (nothing known).
+local function budget_now(b)
+  if not b then return nil end
+  return math.min(b.max, b.available + b.rate * (task.monotonic() - b.at))
+end
+
+-- Remembers the budget and what the operation asked for, from an answer's extensions.
+local function note_cost(ctx, op, ext)
+  local cost = type(ext) == "table" and type(ext.cost) == "table" and ext.cost or nil
+  if not cost then return end
+  local ts = type(cost.throttleStatus) == "table" and cost.throttleStatus or {}
+  local have, rate, max = tonumber(ts.currentlyAvailable), tonumber(ts.restoreRate), tonumber(ts.maximumAvailable)
+  local cart = ctx.cart.name
+  if have and rate and rate > 0 then
+    budgets[cart] = { available = have, rate = rate, max = max or have, at = task.monotonic() }
+  end
+  local asked = tonumber(cost.requestedQueryCost)
+  if op and asked then
+    costs[cart] = costs[cart] or {}
+    costs[cart][op] = asked
+  end
+end
+
+-- Before a call: waits until the budget holds what this operation asked for last time (when
+-- that wait fits the cart's retry_max_seconds; otherwise Shopify's answer decides).
+local function wait_for_budget(ctx, op)
+  local cart = ctx.cart.name
+  local b, want = budgets[cart], op and costs[cart] and costs[cart][op]
+  local have = budget_now(b)
+  if not (have and want) or want <= have then return end
+  local wait = (want - have) / b.rate
+  if wait <= ctx:max_wait() then task.sleep(wait + 0.01) end
+end
+
 -- Seconds until the budget holds what the refused query asked for (nil: not readable).
 local function throttle_wait(ext)
   local cost = type(ext) == "table" and type(ext.cost) == "table" and ext.cost or {}
@@ -60,11 +99,14 @@ end
 --- Shopify kept refusing for cost: worth retrying later).
 function M.request(ctx, query, variables, what)
   local body = json.encode({ query = query, variables = variables })
+  local op = query:match("^%s*%a+%s+([%w_]+)") -- the operation's name: what it costs is alike each time
   for try = 1, M.THROTTLE_TRIES + 1 do
+    wait_for_budget(ctx, op)
     local res, err = post(ctx, body, what)
     if not res then return nil, err end
     local doc = json.decode(res.body)
     if type(doc) ~= "table" then return nil, "bad JSON from graphql.json (" .. what .. ")" end
+    note_cost(ctx, op, doc.extensions)
     local code, msg = first_error(doc.errors)
     if not code then
       if type(doc.data) ~= "table" then return nil, "graphql.json answered without data (" .. what .. ")" end
