@@ -25,7 +25,8 @@ function M.url(ctx)
   return shopify.origin(ctx.cart) .. "/admin/api/" .. (ctx.cart.api_version or shopify.api_version) .. "/graphql.json"
 end
 
--- One POST; res (2xx) | nil, err. A refused token from the grant is renewed and sent once more.
+-- One POST; res (2xx) | nil, err, permanent (a 4xx other than 429: sending it again will not
+-- help). A refused token from the grant is renewed and sent once more.
 local function post(ctx, body, what)
   local res, err
   for _ = 1, 2 do
@@ -40,7 +41,10 @@ local function post(ctx, body, what)
     if not (res and res.status == 401 and token.refused(ctx, tok)) then break end
     log.debug("shopify refused the access token; getting a new one", { cart = ctx.cart.name, what = what })
   end
-  return cd.ok_response(ctx, what, res, err)
+  local ok, oerr = cd.ok_response(ctx, what, res, err)
+  if ok then return ok end
+  local status = res and res.status or 0
+  return nil, oerr, status >= 400 and status < 500 and status ~= 429 or nil
 end
 
 -- The budget as the last answer left it, refilled since: points now | nil (nothing known).
@@ -95,15 +99,20 @@ local function first_error(errors)
   return type(ext.code) == "string" and ext.code or "error", tostring(e.message)
 end
 
---- Runs one operation. Returns data, extensions | nil, err (err starts with "throttled" when
---- Shopify kept refusing for cost: worth retrying later).
+-- Top-level error codes that say the same call may succeed later; any other (a refused field,
+-- ACCESS_DENIED, a bad variable) is permanent.
+local PASSING = { THROTTLED = true, INTERNAL_SERVER_ERROR = true, SERVICE_UNAVAILABLE = true, TIMEOUT = true }
+
+--- Runs one operation. Returns data, extensions | nil, err, permanent (err starts with
+--- "throttled" when Shopify kept refusing for cost: worth retrying later; permanent = true for
+--- a 4xx other than 429 or a top-level error that is not passing).
 function M.request(ctx, query, variables, what)
   local body = json.encode({ query = query, variables = variables })
   local op = query:match("^%s*%a+%s+([%w_]+)") -- the operation's name: what it costs is alike each time
   for try = 1, M.THROTTLE_TRIES + 1 do
     wait_for_budget(ctx, op)
-    local res, err = post(ctx, body, what)
-    if not res then return nil, err end
+    local res, err, permanent = post(ctx, body, what)
+    if not res then return nil, err, permanent end
     local doc = json.decode(res.body)
     if type(doc) ~= "table" then return nil, "bad JSON from graphql.json (" .. what .. ")" end
     note_cost(ctx, op, doc.extensions)
@@ -112,7 +121,9 @@ function M.request(ctx, query, variables, what)
       if type(doc.data) ~= "table" then return nil, "graphql.json answered without data (" .. what .. ")" end
       return doc.data, doc.extensions
     end
-    if code ~= "THROTTLED" then return nil, "shopify GraphQL " .. code .. ": " .. msg .. " (" .. what .. ")" end
+    if code ~= "THROTTLED" then
+      return nil, "shopify GraphQL " .. code .. ": " .. msg .. " (" .. what .. ")", not PASSING[code] or nil
+    end
     local wait = throttle_wait(doc.extensions)
     if try > M.THROTTLE_TRIES or not wait or wait > ctx:max_wait() then
       return nil, string.format("throttled: shopify GraphQL cost budget exhausted (%s; wait %s s)", what,

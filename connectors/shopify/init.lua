@@ -1,6 +1,6 @@
 -- Shopify (Admin REST API for orders, GraphQL for stock): the settings a Shopify cart is
 -- configured with, where its requests may go, its rate limit and what the connector does
--- (orders: orders.lua; stock: stock.lua over graphql.lua; access tokens by the
+-- (orders: orders.lua; stock: stock.lua and shipments: shipments.lua over graphql.lua; access tokens by the
 -- client-credentials grant: token.lua).
 -- Contract: docs/connectors.md.
 
@@ -63,5 +63,5 @@ return {
   check_settings = check_settings, -- the settings together, after each one's own checks
   rate = { capacity = 40, per_second = 2 }, -- Standard plan leaky bucket; Plus shops allow more
   origin = shop_url, -- "acme.myshopify.com" means https://acme.myshopify.com
-  capabilities = { orders = true, stock = true },
+  capabilities = { orders = true, stock = true, shipments = true },
 }
