@@ -1,5 +1,6 @@
 -- tests/sim/shopify.lua: a Shopify Admin REST simulator (orders, shop, locations), and the
--- GraphQL endpoint for stock (locations, variants by SKU, inventory levels, inventorySetQuantities).
+-- GraphQL endpoint for stock (locations, variants by SKU, inventory levels, inventorySetQuantities)
+-- and shipments (fulfillment orders, fulfillmentCreate, the order's fulfillments, orderCancel).
 -- Speaks /admin/api/{YYYY-MM}/…: X-Shopify-Access-Token auth (a static token, or tokens that
 -- expire, issued by the client-credentials grant at /admin/oauth/access_token), versions that
 -- fall forward (a retired or unknown one is served as the oldest supported one, named in
@@ -8,6 +9,7 @@
 -- each). Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
+local task = require "cartwright.task"
 
 local EMPTY, null = common.EMPTY, common.null
 local money = common.money
@@ -660,11 +662,13 @@ end
 
 -- The counters tests read, zero after every reset.
 local STOCK_STATS = { "stock_push_requests", "stock_lookup_requests", "stock_read_requests",
-  "stock_location_requests", "stock_push_replays", "graphql_throttled" }
+  "stock_location_requests", "stock_push_replays", "graphql_throttled",
+  "shipment_requests", "shipment_replays", "status_requests", "order_reads" }
 
 function setup_stock(sim, opts)
   sim.variants, sim.variant_by_sku, sim.variant_by_item, sim.levels = {}, {}, {}, {}
   sim.idempotent = {} -- key -> { input = canonical text, body = the first answer }
+  sim.ship, sim.fo_by_id, sim.ship_keys, sim.fulfillment_seq = {}, {}, {}, 0 -- shipments, below
   for _, item in ipairs(common.catalog) do add_variant(sim, item.sku, item.variant_no) end
   for i = 1, tonumber(opts.stock_skus) or 0 do add_variant(sim, string.format("STK-%05d", i), #common.catalog + i) end
   local g = opts.graphql or {}
@@ -899,6 +903,8 @@ local function gql_set(sim, query, vars)
   return common.response(200, body)
 end
 
+local gql_fulfill, gql_cancel, gql_order -- the shipments section, below
+
 -- POST /admin/api/{version}/graphql.json { query, variables }: the operations the connector
 -- sends, told apart by their root field.
 local function graphql(sim, req)
@@ -909,7 +915,10 @@ local function graphql(sim, req)
   end
   local q, vars = body.query, type(body.variables) == "table" and body.variables or {}
   local resp, requested
-  if q:find("inventorySetQuantities", 1, true) then resp, requested = gql_set(sim, q, vars)
+  if q:find("fulfillmentCreate", 1, true) then resp, requested = gql_fulfill(sim, q, vars)
+  elseif q:find("orderCancel", 1, true) then resp, requested = gql_cancel(sim, q, vars)
+  elseif q:find("order%s*%(") then resp, requested = gql_order(sim, q, vars)
+  elseif q:find("inventorySetQuantities", 1, true) then resp, requested = gql_set(sim, q, vars)
   elseif q:find("productVariants", 1, true) then resp, requested = gql_variants(sim, vars)
   elseif q:find("inventoryLevel", 1, true) then resp, requested = gql_levels(sim, vars)
   elseif q:find("locations", 1, true) then resp, requested = gql_locations(sim, q)
@@ -953,6 +962,269 @@ local function stock_control(sim, req, body)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Shipments (GraphQL): one fulfillment order per order at the primary location (its lines'
+-- remainingQuantity from the order's fulfillable quantities), fulfillmentCreate under
+-- @idempotent(key:) (a key seen before answers its first answer and creates nothing; with
+-- other parameters: a user error), the order's fulfillments (also in the REST document),
+-- orderCancel, and order(id:) with cancelledAt, closedAt and displayFulfillmentStatus.
+-- GET /_sim/shipments/{order id} lists what the shop holds for an order (with notifyCustomer).
+---------------------------------------------------------------------------------------------
+
+local ORDER_GID, FO_GID, FO_LINE_GID, LINE_GID, FULFILLMENT_GID = "gid://shopify/Order/",
+  "gid://shopify/FulfillmentOrder/", "gid://shopify/FulfillmentOrderLineItem/", "gid://shopify/LineItem/",
+  "gid://shopify/Fulfillment/"
+
+local function idempotency_key(query, vars)
+  local name = query:match("@idempotent%s*%(%s*key%s*:%s*%$([%w_]+)%s*%)")
+  local key = name and vars[name] or query:match('@idempotent%s*%(%s*key%s*:%s*"([^"]*)"%s*%)')
+  return type(key) == "string" and key ~= "" and key or nil
+end
+
+-- The value of argument `name`: its variable, else a literal written in the document.
+local function arg(query, vars, name)
+  local var = query:match("[^%w_]" .. name .. "%s*:%s*%$([%w_]+)")
+  if var then return vars[var] end
+  local lit = query:match("[^%w_]" .. name .. "%s*:%s*\"([^\"]*)\"") or query:match("[^%w_]" .. name .. "%s*:%s*([%w_]+)")
+  if lit == "true" then return true elseif lit == "false" then return false end
+  return lit
+end
+
+-- The order's shipping record, its fulfillment order made on first use from the document.
+local function ship_record(sim, rec)
+  local r = sim.ship[rec.id]
+  if r then return r end
+  local doc = sim:doc(rec)
+  local fo = { id = 6400000000000 + rec.n, lines = {}, location_id = sim.locations[1].id }
+  local left = 0
+  for i, li in ipairs(doc.line_items) do
+    local remaining = math.tointeger(li.fulfillable_quantity) or 0
+    fo.lines[i] = { id = 7300000000000 + rec.n * 1000 + i, line_item_id = li.id, sku = li.sku,
+                    quantity = li.quantity, remaining = remaining }
+    left = left + remaining
+  end
+  fo.status = (doc.cancelled_at ~= null or left == 0) and "CLOSED" or "OPEN"
+  r = { order_id = rec.id, fo = fo, fulfillments = {}, cancels = {} }
+  sim.ship[rec.id], sim.fo_by_id[fo.id] = r, r
+  return r
+end
+
+local FULFILLMENT_STATUS = { partial = "PARTIALLY_FULFILLED", fulfilled = "FULFILLED" }
+
+local function fo_node(fo)
+  local lines = {}
+  for i, l in ipairs(fo.lines) do
+    lines[i] = { id = FO_LINE_GID .. l.id, remainingQuantity = l.remaining, totalQuantity = l.quantity,
+                 lineItem = { id = LINE_GID .. l.line_item_id, sku = l.sku } }
+  end
+  return { id = FO_GID .. fo.id, status = fo.status, assignedLocation = { location = { id = LOCATION_GID .. fo.location_id } },
+           lineItems = { nodes = common.list(lines) } }
+end
+
+-- A REST fulfillment as GraphQL shows it.
+local function fulfillment_node(f)
+  local info = {}
+  local numbers = type(f.tracking_numbers) == "table" and f.tracking_numbers or { f.tracking_number }
+  local urls = type(f.tracking_urls) == "table" and f.tracking_urls or {}
+  for i, n in ipairs(numbers) do
+    if n ~= null then info[i] = { company = f.tracking_company, number = n, url = urls[i] or null } end
+  end
+  return { id = f.admin_graphql_api_id, status = tostring(f.status):upper(), trackingInfo = common.list(info),
+           createdAt = f.created_at }
+end
+
+function gql_order(sim, query, vars)
+  sim.stats.order_reads = sim.stats.order_reads + 1
+  if not spend(sim, 5) then return nil, 5 end
+  local rec = sim.by_id[gid_number(vars.id or arg(query, vars, "id"), ORDER_GID)]
+  if not rec then return gql_answer(sim, { order = null }, 5, 1) end
+  local doc, r = sim:doc(rec), ship_record(sim, rec)
+  local fulfillments = {}
+  for i, f in ipairs(doc.fulfillments) do fulfillments[i] = fulfillment_node(f) end
+  local order = { id = ORDER_GID .. rec.id, name = doc.name, cancelledAt = doc.cancelled_at, closedAt = doc.closed_at,
+    displayFulfillmentStatus = FULFILLMENT_STATUS[doc.fulfillment_status] or "UNFULFILLED",
+    fulfillmentOrders = { nodes = { fo_node(r.fo) } }, fulfillments = common.list(fulfillments) }
+  return gql_answer(sim, { order = order }, 5, 5)
+end
+
+-- What the input asks to fulfil, checked: { [fo line] = quantity }, the record | nil, errors.
+local function fulfil_plan(sim, input)
+  local groups = type(input.lineItemsByFulfillmentOrder) == "table" and input.lineItemsByFulfillmentOrder or {}
+  if #groups == 0 then
+    return nil, { { field = { "fulfillment", "lineItemsByFulfillmentOrder" }, message = "Line items by fulfillment order can't be blank" } }
+  end
+  local plan, r = {}, nil
+  for gi, g in ipairs(groups) do
+    local field = { "fulfillment", "lineItemsByFulfillmentOrder", tostring(gi - 1) }
+    local fr = sim.fo_by_id[gid_number(g.fulfillmentOrderId, FO_GID)]
+    if not fr then return nil, { { field = field, message = "Fulfillment order does not exist." } } end
+    if r and fr ~= r then return nil, { { field = field, message = "All fulfillment orders must belong to the same order." } } end
+    r = fr
+    if fr.fo.status ~= "OPEN" and fr.fo.status ~= "IN_PROGRESS" then
+      return nil, { { field = field, message = "Fulfillment order " .. g.fulfillmentOrderId .. " has an unfulfillable status= " .. fr.fo.status:lower() .. "." } }
+    end
+    local items = g.fulfillmentOrderLineItems
+    if items == nil or items == null then -- the whole fulfillment order
+      for _, l in ipairs(fr.fo.lines) do if l.remaining > 0 then plan[l] = (plan[l] or 0) + l.remaining end end
+    else
+      for _, it in ipairs(items) do
+        local id, qty, line = gid_number(it.id, FO_LINE_GID), math.tointeger(it.quantity), nil
+        for _, l in ipairs(fr.fo.lines) do if l.id == id then line = l end end
+        if not line then return nil, { { field = field, message = "Invalid fulfillment order line item id: " .. tostring(it.id) } } end
+        if not qty or qty < 1 then return nil, { { field = field, message = "Quantity must be greater than 0" } } end
+        plan[line] = (plan[line] or 0) + qty
+      end
+    end
+  end
+  for line, qty in pairs(plan) do
+    if qty > line.remaining then
+      return nil, { { field = { "fulfillment" }, message = string.format(
+        "Invalid quantity: %d of line item %s requested, %d remaining to fulfill.", qty, LINE_GID .. line.line_item_id, line.remaining) } }
+    end
+  end
+  return plan, r
+end
+
+-- Applies a plan: the fulfillment order's remaining quantities and status, the order document's
+-- fulfillments, fulfillable quantities and fulfillment_status. Returns the REST fulfillment.
+local function fulfil(sim, r, plan, input)
+  sim.fulfillment_seq = sim.fulfillment_seq + 1
+  local fid, now = 4950000000000 + sim.fulfillment_seq, sim:now()
+  local doc = sim:order(r.order_id)
+  local left, shipped, lines = 0, {}, {}
+  for _, l in ipairs(r.fo.lines) do
+    local q = plan[l]
+    if q then
+      l.remaining = l.remaining - q
+      shipped[l.line_item_id] = q
+    end
+    left = left + l.remaining
+  end
+  r.fo.status = left == 0 and "CLOSED" or "IN_PROGRESS"
+  for _, li in ipairs(doc.line_items) do
+    local q = shipped[li.id]
+    if q then
+      li.fulfillable_quantity = li.fulfillable_quantity - q
+      li.fulfillment_status = li.fulfillable_quantity == 0 and "fulfilled" or "partial"
+      lines[#lines + 1] = { id = li.id, sku = li.sku, quantity = q }
+    end
+  end
+  local t = type(input.trackingInfo) == "table" and input.trackingInfo or {}
+  local number = t.number or (type(t.numbers) == "table" and t.numbers[1]) or null
+  local url = t.url or (type(t.urls) == "table" and t.urls[1]) or null
+  local f = { id = fid, admin_graphql_api_id = FULFILLMENT_GID .. fid, order_id = r.order_id,
+    name = doc.name .. "." .. (#doc.fulfillments + 1), status = "success", service = "manual",
+    location_id = r.fo.location_id, shipment_status = null,
+    created_at = common.iso(now, sim.tz), updated_at = common.iso(now, sim.tz),
+    tracking_company = t.company or null, tracking_number = number,
+    tracking_numbers = number ~= null and { number } or EMPTY, tracking_url = url,
+    tracking_urls = url ~= null and { url } or EMPTY, origin_address = {}, receipt = {}, line_items = lines }
+  local fulfillments = doc.fulfillments
+  fulfillments[#fulfillments + 1] = f
+  sim:change_order(r.order_id, { fields = { line_items = doc.line_items, fulfillments = fulfillments,
+    fulfillment_status = left == 0 and "fulfilled" or "partial" } })
+  r.fulfillments[#r.fulfillments + 1] = { id = fid, tracking_company = f.tracking_company, tracking_number = number,
+    tracking_url = url, notify_customer = input.notifyCustomer == true, line_items = lines }
+  return f
+end
+
+function gql_fulfill(sim, query, vars)
+  sim.stats.shipment_requests = sim.stats.shipment_requests + 1
+  if query:find("fulfillmentCreateV2", 1, true) then
+    return gql_error("sim: fulfillmentCreateV2 is deprecated; use fulfillmentCreate")
+  end
+  local input = arg(query, vars, "fulfillment")
+  if type(input) ~= "table" then return gql_error("Variable $fulfillment of type FulfillmentInput! was provided invalid value", "INVALID_VARIABLE") end
+  local key = idempotency_key(query, vars)
+  if not key then return gql_error("The @idempotent directive is required for this mutation.", "BAD_REQUEST") end
+  if not spend(sim, 10) then return nil, 10 end
+  local canon, prior = common.canonical(input), sim.ship_keys[key]
+  if prior and prior.input == canon then
+    sim.stats.shipment_replays = sim.stats.shipment_replays + 1
+    return common.response(200, prior.body)
+  end
+  local errs, f = nil, null
+  if prior then
+    errs = { { field = common.EMPTY, message = "The same idempotency key cannot be used with different operation parameters." } }
+  else
+    local plan, r = fulfil_plan(sim, input)
+    if plan then
+      local rest = fulfil(sim, r, plan, input)
+      f = fulfillment_node(rest)
+    else
+      errs = r
+    end
+  end
+  local body = common.encode({ data = { fulfillmentCreate = { fulfillment = f, userErrors = common.list(errs or {}) } },
+    extensions = cost_ext(sim, 10, 10) }, true)
+  if not prior then sim.ship_keys[key] = { input = canon, body = body } end
+  return common.response(200, body)
+end
+
+local CANCEL_REASONS = { CUSTOMER = true, DECLINED = true, FRAUD = true, INVENTORY = true, OTHER = true, STAFF = true }
+
+function gql_cancel(sim, query, vars)
+  sim.stats.status_requests = sim.stats.status_requests + 1
+  local reason, restock = arg(query, vars, "reason"), arg(query, vars, "restock")
+  if not CANCEL_REASONS[reason] or type(restock) ~= "boolean" then
+    return gql_error("orderCancel: reason (OrderCancelReason!) and restock (Boolean!) are required", "INVALID_VARIABLE")
+  end
+  if not spend(sim, 10) then return nil, 10 end
+  local rec = sim.by_id[gid_number(arg(query, vars, "orderId"), ORDER_GID)]
+  local errs = {}
+  if not rec then
+    errs[1] = { field = { "orderId" }, code = "NOT_FOUND", message = "Order does not exist" }
+  elseif sim:doc(rec).cancelled_at ~= null then
+    errs[1] = { field = { "orderId" }, code = "INVALID", message = "Cannot cancel an order that has already been canceled" }
+  end
+  local job = null
+  if #errs == 0 then
+    local r = ship_record(sim, rec)
+    sim:change_order(rec.id, { status = "cancelled", fields = { cancel_reason = reason:lower() } })
+    r.fo.status = "CLOSED"
+    local notify = arg(query, vars, "notifyCustomer")
+    r.cancels[#r.cancels + 1] = { reason = reason, restock = restock, notify_customer = notify == true,
+      staff_note = arg(query, vars, "staffNote") or null }
+    job = { id = "gid://shopify/Job/" .. sim.token_rng:hex(16), done = false }
+  end
+  return gql_answer(sim, { orderCancel = { job = job, orderCancelUserErrors = common.list(errs),
+    userErrors = common.list(errs) } }, 10, 10)
+end
+
+-- GET /_sim/shipments/{order id} -> { order_id, fulfillment_order = { id, status, lines },
+-- fulfillments = [{ id, tracking_*, notify_customer, line_items }], cancels, cancelled_at,
+-- fulfillment_status }
+local function shipments_control(sim, req)
+  local id = req.path:match("^/_sim/shipments/(%d+)$")
+  if not id or req.method ~= "GET" then return nil end
+  local rec = sim.by_id[tonumber(id)]
+  if not rec then return common.response(404, { error = "no such order" }) end
+  local r, doc = ship_record(sim, rec), sim:doc(rec)
+  local lines = {}
+  for i, l in ipairs(r.fo.lines) do
+    lines[i] = { id = l.id, line_item_id = l.line_item_id, sku = l.sku, quantity = l.quantity, remaining = l.remaining }
+  end
+  return common.response(200, { order_id = rec.id,
+    fulfillment_order = { id = r.fo.id, status = r.fo.status, lines = common.list(lines) },
+    fulfillments = common.list(r.fulfillments), cancels = common.list(r.cancels),
+    cancelled_at = doc.cancelled_at, fulfillment_status = doc.fulfillment_status })
+end
+
+-- An "accepted then failed" fault ({ after_apply = true, status | delay, op = a root field the
+-- query must name, on = "any" }): the operation is applied, then the answer is an error or late.
+local function graphql_faults(sim, req)
+  local f = sim.faults[1]
+  if not (f and f.after_apply and f.on == "any") then
+    return sim:apply_any_fault(function() return graphql(sim, req) end)
+  end
+  if f.op and not tostring(req.body):find(tostring(f.op), 1, true) then return graphql(sim, req) end
+  f = sim:forced_fault(false)
+  local resp = graphql(sim, req)
+  if f.status then return S.fault_response(sim, tonumber(f.status), f) end
+  if f.delay then task.sleep(tonumber(f.delay)) end
+  return resp
+end
+
+---------------------------------------------------------------------------------------------
 -- Request handling
 ---------------------------------------------------------------------------------------------
 
@@ -970,7 +1242,7 @@ function S.fault_response(sim, status, fault)
 end
 
 local function route(sim, req, version, rest)
-  if rest == "graphql.json" then return sim:apply_any_fault(function() return graphql(sim, req) end) end
+  if rest == "graphql.json" then return graphql_faults(sim, req) end
   if req.method ~= "GET" then return common.response(404, { errors = "Not Found" }) end
   if rest == "orders.json" then return list_orders(sim, req, version) end
   return sim:apply_any_fault(function()
@@ -1056,7 +1328,7 @@ end
 -- they must not be); POST { client_id, client_secret, token_ttl, expires_in } sets the app,
 -- { expire = true } makes every token issued so far expire now.
 function S.control(sim, req, body)
-  local stock = stock_control(sim, req, body)
+  local stock = stock_control(sim, req, body) or shipments_control(sim, req)
   if stock then return stock end
   if req.path == "/_sim/rate" and req.method == "POST" then
     -- { capacity, per_second } a new leaky bucket, { off = true } none
