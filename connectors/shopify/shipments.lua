@@ -86,34 +86,37 @@ local function idempotency_key(key, order_id)
   return string.format("%s-%s-%s-%s-%s", h:sub(1, 8), h:sub(9, 12), h:sub(13, 16), h:sub(17, 20), h:sub(21, 32))
 end
 
--- The shippable fulfillment order lines: { { fo, id, line_id, sku, remaining } } in the shop's order.
+-- The fulfillment order lines: { { fo, id, line_id, sku, remaining, open } } in the shop's order
+-- (open: on a fulfillment order fulfillmentCreate takes now).
 local function fo_lines(order_node)
   local out = {}
   for _, fo in ipairs(list(list(order_node.fulfillmentOrders).nodes)) do
-    if type(fo) == "table" and SHIPPABLE[fo.status] then
+    if type(fo) == "table" then
       for _, l in ipairs(list(list(fo.lineItems).nodes)) do
         local li = list(l.lineItem)
-        out[#out + 1] = { fo = fo.id, id = l.id, line_id = li.id, sku = li.sku,
-                          remaining = math.tointeger(l.remainingQuantity) or 0 }
+        out[#out + 1] = { fo = fo.id, id = l.id, line_id = li.id, sku = li.sku, open = SHIPPABLE[fo.status] == true,
+                          remaining = SHIPPABLE[fo.status] and math.tointeger(l.remainingQuantity) or 0 }
       end
     end
   end
   return out
 end
 
--- Our line's fulfillment order lines: by the cart's line id, else by SKU.
+-- Our line's fulfillment order lines (by the cart's line id, else by SKU), the open ones first.
 local function candidates(fls, line)
   local want = line.external_id ~= nil and gid(LINE_GID, line.external_id) or nil
-  local out = {}
+  local open, closed = {}, {}
   for _, f in ipairs(fls) do
-    if (want and f.line_id == want) or (not want and line.sku ~= nil and f.sku == line.sku) then out[#out + 1] = f end
+    if (want and f.line_id == want) or (not want and line.sku ~= nil and f.sku == line.sku) then
+      table.insert(f.open and open or closed, f)
+    end
   end
-  return out
+  return table.move(closed, 1, #closed, #open + 1, open)
 end
 
 -- Our lines spread over the fulfillment order lines that have them (the remaining quantities
--- first; what does not fit goes on the first one, for Shopify to refuse unless it is a retry
--- the key recognises) -> lineItemsByFulfillmentOrder | nil, err.
+-- first; what does not fit goes on the first one, for Shopify to refuse, unless it is a retry
+-- of a call the shop applied, which the key recognises) -> lineItemsByFulfillmentOrder | nil, err.
 local function allocate(fls, lines)
   local by_fo, fos = {}, {}
   local function add(f, qty)
@@ -130,7 +133,7 @@ local function allocate(fls, lines)
     local cands = candidates(fls, line)
     if #cands == 0 then
       return nil, "line " .. tostring(line.external_id or line.sku) .. " (" .. tostring(line.sku)
-        .. ") is on no open fulfillment order of the order"
+        .. ") is on no fulfillment order of the order"
     end
     for _, f in ipairs(cands) do
       local take = math.min(qty, math.max(0, f.remaining))

@@ -974,6 +974,8 @@ local ORDER_GID, FO_GID, FO_LINE_GID, LINE_GID, FULFILLMENT_GID = "gid://shopify
   "gid://shopify/FulfillmentOrder/", "gid://shopify/FulfillmentOrderLineItem/", "gid://shopify/LineItem/",
   "gid://shopify/Fulfillment/"
 
+local function arr(v) return type(v) == "table" and v or {} end -- EMPTY (a decoded []) as {}
+
 local function idempotency_key(query, vars)
   local name = query:match("@idempotent%s*%(%s*key%s*:%s*%$([%w_]+)%s*%)")
   local key = name and vars[name] or query:match('@idempotent%s*%(%s*key%s*:%s*"([^"]*)"%s*%)')
@@ -1024,7 +1026,7 @@ end
 local function fulfillment_node(f)
   local info = {}
   local numbers = type(f.tracking_numbers) == "table" and f.tracking_numbers or { f.tracking_number }
-  local urls = type(f.tracking_urls) == "table" and f.tracking_urls or {}
+  local urls = arr(f.tracking_urls)
   for i, n in ipairs(numbers) do
     if n ~= null then info[i] = { company = f.tracking_company, number = n, url = urls[i] or null } end
   end
@@ -1039,7 +1041,7 @@ function gql_order(sim, query, vars)
   if not rec then return gql_answer(sim, { order = null }, 5, 1) end
   local doc, r = sim:doc(rec), ship_record(sim, rec)
   local fulfillments = {}
-  for i, f in ipairs(doc.fulfillments) do fulfillments[i] = fulfillment_node(f) end
+  for i, f in ipairs(arr(doc.fulfillments)) do fulfillments[i] = fulfillment_node(f) end
   local order = { id = ORDER_GID .. rec.id, name = doc.name, cancelledAt = doc.cancelled_at, closedAt = doc.closed_at,
     displayFulfillmentStatus = FULFILLMENT_STATUS[doc.fulfillment_status] or "UNFULFILLED",
     fulfillmentOrders = { nodes = { fo_node(r.fo) } }, fulfillments = common.list(fulfillments) }
@@ -1112,13 +1114,13 @@ local function fulfil(sim, r, plan, input)
   local number = t.number or (type(t.numbers) == "table" and t.numbers[1]) or null
   local url = t.url or (type(t.urls) == "table" and t.urls[1]) or null
   local f = { id = fid, admin_graphql_api_id = FULFILLMENT_GID .. fid, order_id = r.order_id,
-    name = doc.name .. "." .. (#doc.fulfillments + 1), status = "success", service = "manual",
+    name = doc.name .. "." .. (#arr(doc.fulfillments) + 1), status = "success", service = "manual",
     location_id = r.fo.location_id, shipment_status = null,
     created_at = common.iso(now, sim.tz), updated_at = common.iso(now, sim.tz),
     tracking_company = t.company or null, tracking_number = number,
     tracking_numbers = number ~= null and { number } or EMPTY, tracking_url = url,
     tracking_urls = url ~= null and { url } or EMPTY, origin_address = {}, receipt = {}, line_items = lines }
-  local fulfillments = doc.fulfillments
+  local fulfillments = arr(doc.fulfillments)
   fulfillments[#fulfillments + 1] = f
   sim:change_order(r.order_id, { fields = { line_items = doc.line_items, fulfillments = fulfillments,
     fulfillment_status = left == 0 and "fulfilled" or "partial" } })
