@@ -926,14 +926,14 @@ local function create_shipment(sim, req, rec)
   local order = sim:doc(rec)
   sim.shipment_seq = sim.shipment_seq + 1
   local tracking, carrier = tostring(body.tracking_number or ""), body.tracking_carrier or ""
-  local link = body.tracking_link or ""
+  local tlink = body.tracking_link or ""
   local doc = { id = sim.shipment_seq, order_id = rec.id, customer_id = order.customer_id,
     order_address_id = s.address.id, date_created = common.rfc2822(sim:now()),
     tracking_number = tracking, merchant_shipping_cost = "0.0000",
     shipping_method = body.shipping_method or "", comments = body.comments or "",
     shipping_provider = body.shipping_provider or "custom", tracking_carrier = carrier,
-    tracking_link = link, shipping_provider_display_name = body.shipping_provider ~= "" and body.shipping_provider or "Custom",
-    generated_tracking_link = link ~= "" and link or (TRACKING_URL[carrier] and tracking ~= "" and TRACKING_URL[carrier] .. tracking) or "",
+    tracking_link = tlink, shipping_provider_display_name = body.shipping_provider ~= "" and body.shipping_provider or "Custom",
+    generated_tracking_link = tlink ~= "" and tlink or (TRACKING_URL[carrier] and tracking ~= "" and TRACKING_URL[carrier] .. tracking) or "",
     billing_address = order.billing_address, shipping_address = s.address, items = s.items }
   local list = sim.shipments[rec.id] or {}
   list[#list + 1] = doc
