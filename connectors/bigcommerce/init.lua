@@ -1,6 +1,6 @@
 -- BigCommerce (Orders V2, Catalog and Inventory V3): the settings a BigCommerce store is
 -- configured with, its rate limit and what the connector does (orders: orders.lua; stock:
--- stock.lua). Contract: docs/connectors.md.
+-- stock.lua; shipments and status out: shipments.lua). Contract: docs/connectors.md.
 local schema = require "cartwright.schema"
 
 return {
@@ -9,7 +9,8 @@ return {
     store_hash = { type = "string", required = true,
       description = "the store hash from the API path (`stores/{store_hash}/…`), e.g. `er6we2l3gw`" },
     token = { type = "string", required = true, secret = true,
-      description = "store-level API account access token (`X-Auth-Token`) with Orders read;"
+      description = "store-level API account access token (`X-Auth-Token`) with Orders read (Orders modify to send"
+        .. " shipments and statuses);"
         .. " for stock also Products read-only and Store Inventory modify" },
     url = { type = "string", default = "https://api.bigcommerce.com",
       description = "API host; change it only for a simulator or a proxy" },
@@ -18,5 +19,5 @@ return {
         .. " they all share `rate_limit`" },
   },
   rate = { capacity = 150, per_second = 5 }, -- Standard/Plus quota: 150 requests per 30 s
-  capabilities = { orders = true, stock = true },
+  capabilities = { orders = true, stock = true, shipments = true },
 }

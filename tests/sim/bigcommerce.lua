@@ -6,10 +6,12 @@
 -- legacy array form; at most 50 line items each, then "__warning__"), and the per-store 150
 -- calls / 30 s quota with its X-Rate-Limit-* headers. And /stores/{hash}/v3/…: stock per variant
 -- and location (catalog/variants, inventory/locations, inventory/items, inventory/adjustments/
--- absolute; see "Stock" below) that orders placed lower, and /_sim/stock to see and set it.
+-- absolute; see "Stock" below) that orders placed lower, and /_sim/stock to see and set it;
+-- shipments per order and status changes (see "Shipments and status"), /_sim/shipments/{id}.
 -- Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
+local task = require "cartwright.task"
 
 local EMPTY, null = common.EMPTY, common.null
 
@@ -49,6 +51,7 @@ local STATUS_WORDS = { incomplete = 0, pending = 1, shipped = 2, partially_shipp
   manual_verification_required = 12, disputed = 13, partially_refunded = 14 }
 
 local setup_stock -- Stock, below
+local list_shipments -- Shipments and status, below
 
 local function errors(status, message)
   return common.response(status, { { status = status, message = message } })
@@ -84,6 +87,7 @@ function B.setup(sim, opts)
     local window = rate.window or (rate.per_second and quota / rate.per_second) or 30
     sim.quota = common.fixed_window(quota, window)
   end
+  sim.shipments, sim.shipment_seq = {}, 0 -- order id -> the shipments of that order
   setup_stock(sim, opts)
 end
 
@@ -518,6 +522,10 @@ local function order_resource(sim, req, id, sub)
     sim.stats.addresses_requests = (sim.stats.addresses_requests or 0) + 1
     return array_page(rec.address_strings, page, limit)
   end
+  if sub == "/shipments" then
+    sim.stats.shipment_list_requests = sim.stats.shipment_list_requests + 1
+    return list_shipments(sim, req, rec)
+  end
   if sub == "/coupons" then
     sim.stats.coupons_requests = (sim.stats.coupons_requests or 0) + 1
     if not rec.coupons_json or page > 1 then return common.response(204, nil) end
@@ -600,6 +608,7 @@ function setup_stock(sim, opts)
     local s = self.stats
     s.stock_push_requests, s.stock_lookup_requests, s.stock_read_requests = 0, 0, 0
     s.stock_location_requests, s.stock_adjusted = 0, 0
+    s.shipment_requests, s.shipment_list_requests, s.status_requests = 0, 0, 0
   end
   sim:reset_stats()
   -- an order placed at the store takes its quantities from the default location
@@ -803,6 +812,12 @@ local function figures(v)
 end
 
 function B.control(sim, req, body)
+  local sid = req.path:match("^/_sim/shipments/(%d+)$")
+  if sid and req.method == "GET" then
+    local rec = sim.by_id[tonumber(sid)]
+    if not rec then return common.response(404, { error = "no such order" }) end
+    return common.response(200, common.list(sim.shipments[rec.id] or {}))
+  end
   if req.path ~= "/_sim/stock" then return nil end
   if req.method == "GET" then
     local params, out = common.parse_query(req.query_string), {}
@@ -826,6 +841,135 @@ function B.control(sim, req, body)
     out[v.sku] = figures(v)
   end
   return common.response(200, out)
+end
+
+---------------------------------------------------------------------------------------------
+-- Shipments and status: POST|GET /v2/orders/{id}/shipments, PUT /v2/orders/{id} { status_id }
+---------------------------------------------------------------------------------------------
+-- Shipments are kept per order (sim.shipments[order_id], /_sim/shipments/{order_id} lists
+-- them). A POST is checked as BigCommerce does: an address of the order, items that are its
+-- products at that address, quantities not over what is left to ship, carrier codes from its
+-- lists; then the products' quantity_shipped and the order's status (Shipped or Partially
+-- Shipped) follow. Counted in shipment_requests (POST), shipment_list_requests (GET) and
+-- status_requests (PUT). A fault queued with after_apply = true lets the write happen, then
+-- answers its status or waits its delay: the "accepted, then the answer was lost" case.
+
+-- tracking_carrier values the simulator knows (the store's list is ~900 AfterShip slugs)
+local TRACKING_CARRIERS = { ups = true, usps = true, fedex = true, dhl = true,
+  ["dhl-global-mail"] = true, ["canada-post"] = true, ["australia-post"] = true, ontrac = true,
+  lasership = true, purolator = true, dpd = true, gls = true, tnt = true, ["parcel-force"] = true,
+  ["myhermes-uk"] = true, postnl = true, ["new-zealand-post"] = true }
+local PROVIDERS = { auspost = true, canadapost = true, endicia = true, usps = true, fedex = true,
+  royalmail = true, ups = true, upsready = true, upsonline = true, shipperhq = true }
+local TRACKING_URL = { ups = "https://www.ups.com/track?tracknum=", usps = "https://tools.usps.com/go/TrackConfirmAction?tLabels=",
+  fedex = "https://www.fedex.com/fedextrack/?trknbr=", dhl = "https://www.dhl.com/en/express/tracking.html?AWB=" }
+
+-- Runs a write under the queued faults: an after_apply fault lets it happen first.
+local function apply_write(sim, write)
+  local f = sim:forced_fault(false)
+  if f and not f.after_apply then
+    if f.status then return sim.cart.fault_response(sim, tonumber(f.status), f) end
+    if f.delay then task.sleep(tonumber(f.delay)) end
+  end
+  local resp = write()
+  if f and f.after_apply then
+    if f.delay then task.sleep(tonumber(f.delay)) end
+    if f.status then return sim.cart.fault_response(sim, tonumber(f.status), f) end
+  end
+  return resp
+end
+
+local function decode_strings(strings)
+  local out = {}
+  for i, s in ipairs(strings) do out[i] = common.decode_doc(s) end
+  return out
+end
+
+local function bad(field) return errors(400, "The field '" .. field .. "' is invalid.") end
+
+-- The shipment a POST asks for, checked: { address, items = { { product, quantity } } } | nil, response
+local function checked_shipment(rec, body)
+  local aid = math.tointeger(tonumber(body.order_address_id))
+  local address
+  for _, a in ipairs(decode_strings(rec.address_strings)) do
+    if a.id == aid then address = a end
+  end
+  if not address then return nil, bad("order_address_id") end
+  if type(body.items) ~= "table" or #body.items == 0 then return nil, bad("items") end
+  if #tostring(body.tracking_number or "") > 50 then return nil, bad("tracking_number") end
+  local tc, sp = body.tracking_carrier, body.shipping_provider
+  if tc ~= nil and tc ~= "" and not TRACKING_CARRIERS[tc] then return nil, bad("tracking_carrier") end
+  if sp ~= nil and sp ~= "" and not PROVIDERS[sp] then return nil, bad("shipping_provider") end
+  local products, wanted, items = {}, {}, {}
+  for _, p in ipairs(decode_strings(rec.product_strings)) do products[p.id] = p end
+  for i, it in ipairs(body.items) do
+    local pid = type(it) == "table" and math.tointeger(tonumber(it.order_product_id))
+    local q = type(it) == "table" and math.tointeger(tonumber(it.quantity))
+    local p = pid and products[pid]
+    if not p or p.order_address_id ~= aid then return nil, bad("items[" .. (i - 1) .. "].order_product_id") end
+    if not q or q < 1 then return nil, bad("items[" .. (i - 1) .. "].quantity") end
+    wanted[pid] = (wanted[pid] or 0) + q
+    if wanted[pid] > p.quantity - p.quantity_shipped then
+      return nil, errors(400, "The quantity specified is greater than the quantity of the product that is"
+        .. " available to ship.")
+    end
+    items[i] = { order_product_id = pid, product_id = p.product_id, quantity = q }
+  end
+  return { address = address, items = items, wanted = wanted }
+end
+
+local function create_shipment(sim, req, rec)
+  local body = common.decode(req.body or "")
+  if type(body) ~= "table" then return errors(400, "The request body is not valid JSON.") end
+  local s, refusal = checked_shipment(rec, body)
+  if not s then return refusal end
+  local order = sim:doc(rec)
+  sim.shipment_seq = sim.shipment_seq + 1
+  local tracking, carrier = tostring(body.tracking_number or ""), body.tracking_carrier or ""
+  local tlink = body.tracking_link or ""
+  local doc = { id = sim.shipment_seq, order_id = rec.id, customer_id = order.customer_id,
+    order_address_id = s.address.id, date_created = common.rfc2822(sim:now()),
+    tracking_number = tracking, merchant_shipping_cost = "0.0000",
+    shipping_method = body.shipping_method or "", comments = body.comments or "",
+    shipping_provider = body.shipping_provider or "custom", tracking_carrier = carrier,
+    tracking_link = tlink, shipping_provider_display_name = body.shipping_provider ~= "" and body.shipping_provider or "Custom",
+    generated_tracking_link = tlink ~= "" and tlink or (TRACKING_URL[carrier] and tracking ~= "" and TRACKING_URL[carrier] .. tracking) or "",
+    billing_address = order.billing_address, shipping_address = s.address, items = s.items }
+  local list = sim.shipments[rec.id] or {}
+  list[#list + 1] = doc
+  sim.shipments[rec.id] = list
+  -- the products shipped, then the order's status
+  local left, shipped = 0, 0
+  update_each(rec.product_strings, function(p)
+    p.quantity_shipped = p.quantity_shipped + (s.wanted[p.id] or 0)
+    left, shipped = left + p.quantity - p.quantity_shipped, shipped + p.quantity_shipped
+  end)
+  update_each(rec.address_strings, function(a)
+    if a.id == s.address.id then
+      for _, it in ipairs(s.items) do a.items_shipped = a.items_shipped + it.quantity end
+    end
+  end)
+  sim:change_order(rec.id, { status_id = left == 0 and 2 or 3, fields = { items_shipped = shipped } })
+  return common.response(201, doc)
+end
+
+function list_shipments(sim, req, rec)
+  local page, limit = paging(common.parse_query(req.query_string))
+  if not page then return limit end
+  local strings = {}
+  for i, s in ipairs(sim.shipments[rec.id] or {}) do strings[i] = common.encode(s) end
+  return array_page(strings, page, limit)
+end
+
+-- PUT /v2/orders/{id}: only status_id is honoured here
+local function update_order(sim, req, rec)
+  local body = common.decode(req.body or "")
+  if type(body) ~= "table" then return errors(400, "The request body is not valid JSON.") end
+  if body.status_id == nil then return common.response(200, rec.json) end
+  local id = math.tointeger(tonumber(body.status_id))
+  if not id or not STATUS[id] then return bad("status_id") end
+  sim:change_order(rec.id, { status_id = id })
+  return common.response(200, rec.json)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -861,6 +1005,18 @@ function B.fault_response(sim, status, fault)
 end
 
 local function route(sim, req, rest)
+  local oid, osub = rest:match("^/orders/(%d+)(.*)$")
+  local rec = oid and sim.by_id[tonumber(oid)]
+  if req.method == "POST" and osub == "/shipments" then
+    sim.stats.shipment_requests = sim.stats.shipment_requests + 1
+    if not rec then return errors(404, "The requested resource was not found.") end
+    return apply_write(sim, function() return create_shipment(sim, req, rec) end)
+  end
+  if req.method == "PUT" and osub == "" then
+    sim.stats.status_requests = sim.stats.status_requests + 1
+    if not rec then return errors(404, "The requested resource was not found.") end
+    return apply_write(sim, function() return update_order(sim, req, rec) end)
+  end
   if req.method ~= "GET" then return errors(405, "The requested method is not supported.") end
   if rest == "/orders" then return list_orders(sim, req) end
   return sim:apply_any_fault(function()
