@@ -63,10 +63,12 @@ end
 
 -- Where the API answers: {url}/wp-json/wc/v3/{path} (pretty permalinks), or, on a site with
 -- plain permalinks, {url}/?rest_route=/wc/v3/{path} with the other parameters after it (and
--- signed with them: WooCommerce's OAuth check takes every query parameter). -> url, params
+-- signed with them: WooCommerce's OAuth check takes every query parameter). A path that starts
+-- with "/" names its own namespace (an extension's: "/wc-shipment-tracking/v3/…"). -> url, params
 local function endpoint(ctx, path, plain)
-  if plain then return M.site(ctx) .. "/", { { "rest_route", "/wc/v3/" .. path } } end
-  return M.site(ctx) .. "/wp-json/wc/v3/" .. path, {}
+  local route = path:sub(1, 1) == "/" and path or ("/wc/v3/" .. path)
+  if plain then return M.site(ctx) .. "/", { { "rest_route", route } } end
+  return M.site(ctx) .. "/wp-json" .. route, {}
 end
 
 -- permalinks = "auto": the first /wp-json/ request that gets a 404 page that is not the REST
@@ -99,19 +101,34 @@ local function send(ctx, method, path, params, plain, body)
   return ctx:request(req)
 end
 
---- An API call with the cart's auth, in the permalink form the cart uses. params: { {k, v} };
---- body: JSON text (POST). -> res (2xx) | nil, "http 401: <body> (what)".
-function M.call(ctx, method, path, params, what, body)
+--- An API call with the cart's auth, in the permalink form the cart uses, whatever the cart
+--- answers. params: { {k, v} }; body: JSON text (POST, PUT). -> res (any status) | nil, err.
+function M.raw(ctx, method, path, params, body)
   local form = ctx.cart.permalinks or "auto"
-  local plain = form == "plain" or (form == "auto" and plain_found[ctx] == true)
+  local key = rawget(ctx, "root") or ctx -- a once() view shares what its ctx found
+  local plain = form == "plain" or (form == "auto" and plain_found[key] == true)
   local res, err = send(ctx, method, path, params, plain, body)
   if res and res.status == 404 and form == "auto" and not plain
       and not (res.body or ""):match("^%s*{") then
     local pres, perr = send(ctx, method, path, params, true, body)
-    if pres and pres.status ~= 404 then plain_found[ctx] = true end
+    if pres and pres.status ~= 404 then plain_found[key] = true end
     if pres then res, err = pres, perr end
   end
+  return res, err
+end
+
+--- M.raw, 2xx only. -> res | nil, "http 401: <body> (what)".
+function M.call(ctx, method, path, params, what, body)
+  local res, err = M.raw(ctx, method, path, params, body)
   return cd.ok_response(ctx, what, res, err)
+end
+
+--- A view of ctx that sends each request once, with no retry of a 5xx or a timeout: for a
+--- POST that creates something, where a retry after the cart applied it would create it twice
+--- (the engine asks find before it tries again). Limiter, stats and origin are ctx's own.
+function M.once(ctx)
+  local cart = setmetatable({ max_attempts = 1 }, { __index = ctx.cart })
+  return setmetatable({ cart = cart, root = rawget(ctx, "root") or ctx }, { __index = ctx })
 end
 
 --- GET path -> res | nil, err (M.call).

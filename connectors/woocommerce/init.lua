@@ -1,6 +1,6 @@
 -- WooCommerce (REST API wc/v3): the settings a WooCommerce store is configured with, its rate
--- limit and what the connector does (orders: orders.lua, stock: stock.lua; both call the API
--- through api.lua). Contract: docs/connectors.md.
+-- limit and what the connector does (orders: orders.lua, stock: stock.lua, shipments: shipments.lua;
+-- all call the API through api.lua). Contract: docs/connectors.md.
 
 return {
   name = "woocommerce", api_version = "wc/v3",
@@ -20,7 +20,12 @@ return {
       description = "where the REST API answers: `pretty` at `{url}/wp-json/wc/v3/…`, `plain` at"
         .. " `{url}/?rest_route=/wc/v3/…` (a site whose Settings > Permalinks is Plain); `auto`"
         .. " tries `/wp-json/` and, when it gets a page that is not the API's (a 404), `?rest_route=`" },
+    tracking = { type = "string", default = "auto", enum = { "auto", "fulfillments", "shipment_tracking", "note" },
+      description = "where a shipment's carrier and tracking number go: `fulfillments` = the core Order"
+        .. " Fulfillments API (WooCommerce 10.2+, feature enabled); `shipment_tracking` = the Shipment"
+        .. " Tracking extension; `note` = an order note (a customer note, emailed, unless suppress_emails);"
+        .. " `auto` = fulfillments when the site answers them, else a note" },
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
-  capabilities = { orders = true, stock = true },
+  capabilities = { orders = true, stock = true, shipments = true },
 }

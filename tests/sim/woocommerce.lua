@@ -4,10 +4,14 @@
 -- WC_REST_Authentication does it; page/per_page paging with X-WP-Total(Pages) and Link;
 -- site-local dates without offset; WordPress' strict after/before comparisons; products and
 -- variations with stock, their batch updates (100 items at most), and the stock an order
--- takes. Uses sim.common for everything cart-neutral and cartwright.crypto for the HMACs.
+-- takes; shipments: the core Fulfillments API (opts.fulfillments = false: a site without it),
+-- the Shipment Tracking extension (opts.shipment_tracking = true), order notes, status PUTs and
+-- the emails WooCommerce would send for them. Uses sim.common for everything cart-neutral and
+-- cartwright.crypto for the HMACs.
 
 local common = require "sim.common"
 local crypto = require "cartwright.crypto"
+local task = require "cartwright.task"
 
 local EMPTY, null = common.EMPTY, common.null
 local money = common.money
@@ -52,11 +56,18 @@ function W.setup(sim, opts)
   end
   W.setup_products(sim, opts)
   sim.stock = W.stock
+  -- shipments: the Fulfillments API is on unless opts.fulfillments == false (WooCommerce < 10.2
+  -- or the feature off: its routes are not registered); the extension only when asked for
+  sim.fulfillments_api = opts.fulfillments ~= false
+  sim.shipment_tracking = opts.shipment_tracking == true
+  sim.shipments = {} -- order id -> { fulfillments, trackings, notes, emails }
+  sim.ship_seq = 0
   -- the stock calls are counted from the start and after every reset
   sim.reset_stats = function(self)
     common.Sim.reset_stats(self)
     self.stats.stock_lookup_requests, self.stats.stock_read_requests = 0, 0
     self.stats.stock_push_requests = 0
+    self.stats.shipment_requests, self.stats.status_requests = 0, 0
   end
   sim:reset_stats()
 end
@@ -1012,6 +1023,8 @@ end
 -- /_sim/stock: GET -> { [sku] = quantity (null: not managed) } of every product and variation
 -- (variable parents left out); POST { sku, quantity } sets one (a sale or a count at the cart).
 function W.control(sim, req, body)
+  local ship_id = as_int(req.path:match("^/_sim/shipments/(%d+)$"))
+  if ship_id and req.method == "GET" then return W.sim_shipments(sim, ship_id) end
   if req.path ~= "/_sim/stock" then return nil end
   if req.method == "GET" then
     local out = {}
@@ -1034,6 +1047,269 @@ end
 function W.stock(sim, sku)
   local p = sim.by_sku[sku:lower()]
   return p and p.stock
+end
+
+---------------------------------------------------------------------------------------------
+-- Shipments: fulfillments, shipment trackings, notes, status changes and their emails
+---------------------------------------------------------------------------------------------
+
+local function ship_store(sim, id)
+  local st = sim.shipments[id]
+  if not st then
+    st = { fulfillments = {}, trackings = {}, notes = {}, emails = {} }
+    sim.shipments[id] = st
+  end
+  return st
+end
+
+local function ship_seq(sim)
+  sim.ship_seq = sim.ship_seq + 1
+  return sim.ship_seq
+end
+
+-- Like sim:apply_any_fault, and a fault with after_apply = true lets the request change the
+-- cart first, then delays and/or fails the answer ("accepted, then timed out").
+local function shipment_fault(sim, fn)
+  local f = sim:forced_fault(false)
+  if f and not f.after_apply then
+    if f.status then return W.fault_response(sim, tonumber(f.status), f) end
+    if f.delay then task.sleep(tonumber(f.delay)) end
+  end
+  local resp = fn()
+  if f and f.after_apply then
+    if f.delay then task.sleep(tonumber(f.delay)) end
+    if f.status then return W.fault_response(sim, tonumber(f.status), f) end
+  elseif f and resp.status < 300 then
+    resp = common.copy_response(resp)
+    resp.body = common.spoil(sim, f, resp.body)
+  end
+  return resp
+end
+
+local function no_order()
+  return wp_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+end
+
+local function json_body(req)
+  local body = req.body and req.body ~= "" and common.decode(req.body)
+  if type(body) ~= "table" then return nil, wp_error(400, "rest_invalid_json", "Invalid JSON body passed.") end
+  return body
+end
+
+-- An email WooCommerce would send: to the customer or the shop's admin, by its template id.
+local function email(sim, id, to, template, detail)
+  local st = ship_store(sim, id)
+  st.emails[#st.emails + 1] = { to = to, template = template, detail = detail }
+end
+
+local function meta_of(list, key)
+  for _, m in ipairs(list) do if m.key == key then return m.value end end
+  return nil
+end
+
+-- Quantity of each line already in a fulfillment that is not deleted.
+local function fulfilled_qty(st)
+  local done = {}
+  for _, f in ipairs(st.fulfillments) do
+    if f.date_deleted == null then
+      for _, it in ipairs(meta_of(f.meta_data, "_items") or {}) do
+        done[it.item_id] = (done[it.item_id] or 0) + it.qty
+      end
+    end
+  end
+  return done
+end
+
+-- POST orders/{id}/fulfillments: _items required, each a line of the order, no more than it has
+-- left unfulfilled (the simulator's check: the code is its own).
+local function create_fulfillment(sim, req, rec, map)
+  local body, err = json_body(req)
+  if not body then return err end
+  if type(body.meta_data) ~= "table" then
+    return wp_error(400, "rest_missing_callback_param", "Missing parameter(s): meta_data", { params = { "meta_data" } })
+  end
+  local st = ship_store(sim, rec.id)
+  local items = meta_of(body.meta_data, "_items")
+  if type(items) ~= "table" or #items == 0 then
+    return wp_error(400, "woocommerce_rest_fulfillment_invalid_items", "The fulfillment should contain at least one item.")
+  end
+  local left, done = {}, fulfilled_qty(st)
+  for _, li in ipairs(rec.doc.line_items) do left[li.id] = li.quantity - (done[li.id] or 0) end
+  local clean = {}
+  for i, it in ipairs(items) do
+    local item, qty = type(it) == "table" and math.tointeger(tonumber(it.item_id)), type(it) == "table" and math.tointeger(tonumber(it.qty))
+    if not item or not left[item] or not qty or qty < 1 or qty > left[item] then
+      return wp_error(400, "woocommerce_rest_fulfillment_invalid_items", "Invalid item or quantity in the fulfillment.")
+    end
+    left[item] = left[item] - qty
+    clean[i] = { item_id = item, qty = qty }
+  end
+  local metas = {}
+  for _, m in ipairs(body.meta_data) do
+    if type(m) == "table" and type(m.key) == "string" then
+      sim.meta_seq = sim.meta_seq + 1
+      metas[#metas + 1] = { id = sim.meta_seq, key = m.key, value = m.key == "_items" and clean or m.value }
+    end
+  end
+  local fulfilled = body.is_fulfilled == true or body.is_fulfilled == "true"
+  local f = { id = ship_seq(sim), entity_type = "WC_Order", entity_id = tostring(rec.id),
+    status = type(body.status) == "string" and body.status or "unfulfilled", is_fulfilled = fulfilled,
+    date_updated = common.local_time(sim:now(), 0), date_deleted = null, meta_data = metas }
+  st.fulfillments[#st.fulfillments + 1] = f
+  if as_bool(map.notify_customer) and fulfilled then
+    email(sim, rec.id, "customer", "customer_fulfillment_created", meta_of(metas, "_tracking_number"))
+  end
+  return common.response(201, f)
+end
+
+local function note_doc(n)
+  return { id = n.id, author = n.author, date_created = n.date_created, date_created_gmt = n.date_created_gmt,
+    note = n.note, customer_note = n.customer_note, added_by_user = n.added_by_user }
+end
+
+local function add_note(sim, rec, text, customer, by_user)
+  local st = ship_store(sim, rec.id)
+  local n = { id = 9000 + ship_seq(sim), author = by_user and "cartwright" or "WooCommerce",
+    date_created = common.local_time(sim:now(), sim.tz), date_created_gmt = common.local_time(sim:now(), 0),
+    note = text, customer_note = customer, added_by_user = by_user }
+  st.notes[#st.notes + 1] = n
+  if customer then email(sim, rec.id, "customer", "customer_note", text) end
+  return n
+end
+
+-- GET|POST orders/{id}/notes (newest first, as WooCommerce lists them)
+local function route_notes(sim, req, rec, map)
+  if req.method == "GET" then
+    local out, st = {}, ship_store(sim, rec.id)
+    local kind = map.type or "any"
+    for i = #st.notes, 1, -1 do
+      local n = st.notes[i]
+      if kind == "any" or (kind == "customer") == n.customer_note then out[#out + 1] = note_doc(n) end
+    end
+    return common.response(200, common.list(out))
+  end
+  local body, err = json_body(req)
+  if not body then return err end
+  if type(body.note) ~= "string" or body.note == "" then
+    return wp_error(400, "rest_missing_callback_param", "Missing parameter(s): note", { params = { "note" } })
+  end
+  local customer = body.customer_note == true or body.customer_note == "true"
+  return common.response(201, note_doc(add_note(sim, rec, body.note, customer, true)))
+end
+
+-- What WooCommerce emails on a status change, with its default email settings.
+local STATUS_EMAIL = { completed = { "customer", "customer_completed_order" },
+  processing = { "customer", "customer_processing_order" }, ["on-hold"] = { "customer", "customer_on_hold_order" },
+  refunded = { "customer", "customer_refunded_order" }, cancelled = { "admin", "cancelled_order" },
+  failed = { "admin", "failed_order" } }
+
+-- PUT orders/{id} { status }: the status only (other fields are kept as they are here).
+local function update_order(sim, req, rec, map)
+  sim.stats.status_requests = sim.stats.status_requests + 1
+  local body, err = json_body(req)
+  if not body then return err end
+  local status = body.status
+  if status ~= nil and (type(status) ~= "string" or not STATUS_LABEL[status]) then
+    return W.invalid_params({ { "status", "rest_not_in_enum", "status is not one of pending, processing,"
+      .. " on-hold, completed, cancelled, refunded, failed, and checkout-draft." } })
+  end
+  local before = rec.status
+  if status and status ~= before then
+    sim:change_order(rec.id, { status = status })
+    add_note(sim, rec, "Order status changed from " .. STATUS_LABEL[before] .. " to " .. STATUS_LABEL[status] .. ".",
+      false, false)
+    local e = STATUS_EMAIL[status]
+    if e then email(sim, rec.id, e[1], e[2]) end
+  end
+  return common.response(200, only_fields(sim:doc(rec), map._fields))
+end
+
+-- The order routes for shipments and status -> response | nil (not one of them)
+local function route_shipments(sim, req, rest, map)
+  local id = as_int(rest:match("^/orders/(%d+)"))
+  local tail = id and rest:match("^/orders/%d+(.*)$")
+  local m = req.method
+  if not id or not (tail == "/notes" or (tail == "/fulfillments" and sim.fulfillments_api) or (tail == "" and m == "PUT")) then
+    return nil
+  end
+  if tail ~= "" and m ~= "GET" and m ~= "POST" then return nil end
+  return shipment_fault(sim, function()
+    local rec = sim.by_id[id]
+    if not rec then return no_order() end
+    if tail == "" then return update_order(sim, req, rec, map) end
+    sim.stats.shipment_requests = sim.stats.shipment_requests + 1
+    if tail == "/notes" then return route_notes(sim, req, rec, map) end
+    if m == "GET" then
+      local out = {}
+      for _, f in ipairs(ship_store(sim, id).fulfillments) do out[#out + 1] = f end
+      return common.response(200, common.list(out))
+    end
+    return create_fulfillment(sim, req, rec, map)
+  end)
+end
+
+local function is_shipment_route(sim, rest, method)
+  local tail = rest:match("^/orders/%d+(.*)$")
+  return tail == "/notes" or (tail == "/fulfillments" and sim.fulfillments_api) or (tail == "" and method == "PUT")
+end
+
+-- The Shipment Tracking extension's providers (a few of its list) and their links.
+local PROVIDERS = { ["UPS"] = "https://www.ups.com/track?tracknum=%1$s",
+  ["USPS"] = "https://tools.usps.com/go/TrackConfirmAction?tLabels=%1$s",
+  ["FedEx"] = "https://www.fedex.com/fedextrack/?trknbr=%1$s", ["DHL"] = "https://www.dhl.com/track?tracking-id=%1$s" }
+
+local function provider_named(name)
+  for k, link in pairs(PROVIDERS) do
+    if k:lower() == tostring(name):lower() then return k, link end
+  end
+  return nil
+end
+
+-- /wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings: GET | POST
+local function route_trackings(sim, req, rest)
+  local id = as_int(rest:match("^/orders/(%d+)/shipment%-trackings$"))
+  if not id or (req.method ~= "GET" and req.method ~= "POST") then
+    return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.")
+  end
+  return shipment_fault(sim, function()
+    local rec = sim.by_id[id]
+    if not rec then return wp_error(404, "woocommerce_rest_order_invalid_id", "Invalid order ID.") end
+    sim.stats.shipment_requests = sim.stats.shipment_requests + 1
+    local st = ship_store(sim, id)
+    if req.method == "GET" then return common.response(200, common.list(st.trackings)) end
+    local body, err = json_body(req)
+    if not body then return err end
+    if type(body.tracking_number) ~= "string" or body.tracking_number == "" then
+      return wp_error(400, "rest_missing_callback_param", "Missing parameter(s): tracking_number",
+        { params = { "tracking_number" } })
+    end
+    local provider, link
+    if type(body.custom_tracking_provider) == "string" and body.custom_tracking_provider ~= "" then
+      provider, link = body.custom_tracking_provider, tostring(body.custom_tracking_link or "")
+    else
+      provider, link = provider_named(body.tracking_provider)
+      provider = provider or tostring(body.tracking_provider or "")
+    end
+    local t = { tracking_id = sim.rng:hex(32), tracking_provider = provider,
+      tracking_link = (link or ""):gsub("%%1%$s", (body.tracking_number:gsub("%%", "%%%%"))),
+      tracking_number = body.tracking_number,
+      date_shipped = type(body.date_shipped) == "string" and body.date_shipped or os.date("!%Y-%m-%d") }
+    st.trackings[#st.trackings + 1] = t
+    local resp = common.response(201, t)
+    resp.headers.Location = "/wp-json/wc-shipment-tracking/v3/orders/" .. id .. "/shipment-trackings/" .. t.tracking_id
+    return resp
+  end)
+end
+
+-- GET /_sim/shipments/{order_id}: what the cart holds for an order and the emails it sent.
+function W.sim_shipments(sim, id)
+  local rec = sim.by_id[id]
+  if not rec then return common.response(404, { error = "no such order" }) end
+  local st = ship_store(sim, id)
+  local notes = {}
+  for i, n in ipairs(st.notes) do notes[i] = note_doc(n) end
+  return common.response(200, { status = rec.status, fulfillments = common.list(st.fulfillments),
+    trackings = common.list(st.trackings), notes = common.list(notes), emails = common.list(st.emails) })
 end
 
 ---------------------------------------------------------------------------------------------
@@ -1067,6 +1343,8 @@ function W.malformed_body(sim, body)
 end
 
 local function route(sim, req, rest, pairs_, map)
+  local shipped = route_shipments(sim, req, rest, map)
+  if shipped then return shipped end
   if is_products_route(rest) then
     return sim:apply_any_fault(function()
       return route_products(sim, req, rest, map)
@@ -1128,6 +1406,14 @@ function W.handle(sim, req)
   if path == "/wc/v3" or path == "/wc/v3/" then
     return common.response(200, { namespace = "wc/v3", routes = EMPTY })
   end
+  local tracking = sim.shipment_tracking and path:match("^/wc%-shipment%-tracking/v3(/.+)$")
+  if tracking then
+    local list, map = php_params(pairs_)
+    local ok, err = authenticate(sim, req, list, map)
+    if err then return err end
+    if not ok then return cannot_view(tracking) end
+    return route_trackings(sim, req, tracking)
+  end
   local rest = path:match("^/wc/v3(/.+)$")
   if not rest then return wp_error(404, "rest_no_route", "No route was found matching the URL and request method.") end
   if req.path == "/" then sim.stats.plain_requests = (sim.stats.plain_requests or 0) + 1 end
@@ -1135,7 +1421,8 @@ function W.handle(sim, req)
   -- WordPress order: authentication errors, then route matching, then the permission check
   local ok, err = authenticate(sim, req, list, map)
   if err then return err end
-  if not (KNOWN[rest] or rest:match("^/orders/%d+$") or is_products_route(rest)) then
+  if not (KNOWN[rest] or rest:match("^/orders/%d+$") or is_products_route(rest)
+      or is_shipment_route(sim, rest, req.method)) then
     return route(sim, req, rest, pairs_, map)
   end
   if not ok then return cannot_view(rest) end
