@@ -54,9 +54,21 @@ M.common = {
     description = "orders per page, a whole number from 1; lowered to the API's maximum (Shopify 250,"
       .. " BigCommerce 250, WooCommerce 100)" },
   after_import_status = { type = "string", check = schema.text,
-    description = "the status to set at the cart after an order is imported. Refused when it is one of"
-      .. " `download_statuses` (see below). This version checks the setting but does not yet change"
-      .. " statuses at the cart." },
+    description = "the cart's status to set after a new order is imported (e.g. WooCommerce `\"on-hold\"`),"
+      .. " pushed through the outbox like every status (see [shipments.md](shipments.md)). Refused when it"
+      .. " is one of `download_statuses` (see below)" },
+  after_shipment_status = { type = "string", check = schema.text,
+    description = "the cart's status to set with each shipment sent to it (e.g. WooCommerce"
+      .. " `\"completed\"`, BigCommerce `\"Shipped\"`); unset: the cart's own rules decide" },
+  sync_tracking = { type = "boolean", default = true,
+    description = "`true`: each `cartwright ship` sends the shipment (carrier, tracking number, lines) to"
+      .. " the cart; `false`: shipments are kept here only" },
+  suppress_emails = { type = "boolean", default = false,
+    description = "`true`: ask the cart not to notify the customer of shipments and status changes, where"
+      .. " its API allows (see [shipments.md](shipments.md) for what each cart does)" },
+  send_status = { type = "boolean", default = false,
+    description = "`true`: `cartwright status ORDER STATUS` also sets the order's status at the cart"
+      .. " (ours mapped to the cart's by the status map)" },
   rules = { type = "table", items = { type = "string" }, default = M.default_rules,
     description = "the rules run on each order, in this order. Setting it replaces the whole list. See"
       .. " [rules.md](rules.md)." },
@@ -93,7 +105,7 @@ M.common = {
       .. " open orders reserve and on `stock push`. See [stock.md](stock.md)" },
   marketplace_fulfilled = { type = "boolean", default = false,
     description = "`true`: the marketplace ships this cart's orders from its own stock (Amazon FBA and the"
-      .. " like): its orders reserve nothing of yours" },
+      .. " like): its orders reserve nothing of yours, and Cartwright never sends it shipments or statuses" },
   inventory = { type = "table", example = '{ warehouses = { "east" }, alias = "amazon", minimum = 2 }',
     description = "what this cart is shown when `sync_inventory` is on (see [stock.md](stock.md))",
     fields = {

@@ -13,8 +13,7 @@ local PACKAGE = {
   origin = { "function" }, check_settings = { "function" },
 }
 
--- Each capability: its module in the package and the hooks it must or may have. `shipments`
--- is declared and loaded (conn.shipments) for the flow that comes next, which will fix its hooks.
+-- Each capability: its module in the package and the hooks it must or may have.
 M.CAPABILITIES = {
   orders = {
     fields = {
@@ -33,7 +32,14 @@ M.CAPABILITIES = {
       push = { "function", required = true },
     },
   },
-  shipments = { open = true },
+  -- docs/connectors.md "The shipments capability": ship (required), find (after an uncertain
+  -- failure: did the cart get it?), set_status and get_status (the same for statuses)
+  shipments = {
+    fields = {
+      ship = { "function", required = true }, find = { "function" }, set_status = { "function" },
+      get_status = { "function" },
+    },
+  },
 }
 
 local STATUS_LIST = { type = "table", items = { type = "string" } }

@@ -141,7 +141,9 @@ end
 --- http.request under the cart's limits, to the cart's origin only. Returns res (any status
 --- the cart answered that is not retried; res.url is the URL asked) | nil, err after the last
 --- attempt. opts.before_send(opts), when given, runs before every attempt (to sign the
---- request anew, e.g. a fresh OAuth nonce).
+--- request anew, e.g. a fresh OAuth nonce). opts.once = true: a timeout, reset or 5xx is not
+--- tried again (the write may have been applied); a ctx with writes_once = true (the shipments
+--- flow's) does so for every request but GET unless opts.once = false.
 function Ctx:request(opts)
   if self.unresolved then
     error("ctx:request: the cart's " .. self.unresolved .. " is read with env and not resolved yet"
@@ -151,6 +153,11 @@ function Ctx:request(opts)
   opts.timeout = opts.timeout or self.cart.timeout or 30
   opts.origin = self.origin -- http.request refuses any other (curl's own parse of the URL)
   local attempts = math.max(1, self.cart.max_attempts or 6)
+  -- a write that may have been applied is sent once (only a 429, never processed, is tried
+  -- again): the caller asks the cart what happened before sending it again (shipments out)
+  local once = opts.once
+  if once == nil and self.writes_once and (opts.method or "GET") ~= "GET" then once = true end
+  opts.once = nil
   local res, err, quota
   for attempt = 1, attempts do
     self.limiter:take(self:max_wait())
@@ -169,7 +176,7 @@ function Ctx:request(opts)
       res.url = opts.url
       quota = self:observe(res)
     end
-    if not retryable(res, err) then return res, err end
+    if not retryable(res, err) or (once and not (res and res.status == 429)) then return res, err end
     if res and res.status == 429 then self.stats.throttled = self.stats.throttled + 1 end
     if attempt == attempts then break end
     local wait = self:backoff(attempt, res, quota)

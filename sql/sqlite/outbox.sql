@@ -1,4 +1,5 @@
--- The outbox: each effect on a cart (kind "stock": a batch of quantities) written before it is
+-- The outbox: each effect on a cart (kind "stock": a batch of quantities; "shipment": one
+-- shipment; "status": an order's status) written before it is
 -- sent, with a key that stays the same across its retries (the cart's idempotency key). States:
 -- pending (not sent yet), sending (a try began: a crash leaves it so, and the next run sends it
 -- again with the same key), failed (the last try failed: tried again from next_at; next_at NULL
@@ -33,7 +34,7 @@ UPDATE outbox SET state = 'failed', last_error = :error, next_at = :next_at WHER
 SELECT id, cart, kind, state, attempts, last_error, next_at, created_at, done_at, key,
   json_array_length(payload, '$.items') AS items
   FROM outbox WHERE (:cart IS NULL OR cart = :cart) AND (:failed IS NULL OR state = 'failed')
-  AND (:open IS NULL OR state <> 'done')
+  AND (:open IS NULL OR state <> 'done') AND (:kind IS NULL OR kind = :kind)
   ORDER BY id LIMIT coalesce(:limit, -1)
 
 -- name: outbox_retry (exec)
@@ -42,5 +43,5 @@ UPDATE outbox SET state = 'pending', next_at = NULL
   WHERE state = 'failed' AND (:id IS NULL OR id = :id)
 
 -- name: outbox_carts_retry (all)
--- the carts of the failed entries :id names (or of every failed entry), before outbox_retry
-SELECT DISTINCT cart FROM outbox WHERE state = 'failed' AND (:id IS NULL OR id = :id) ORDER BY cart
+-- the carts and kinds of the failed entries :id names (or of every failed entry), before outbox_retry
+SELECT DISTINCT cart, kind FROM outbox WHERE state = 'failed' AND (:id IS NULL OR id = :id) ORDER BY cart, kind

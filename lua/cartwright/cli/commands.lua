@@ -4,7 +4,8 @@
 -- the engine's own (engine/main.c) and are only listed here for the help.
 local M = {}
 
--- Options, by name: value = the placeholder when the option takes a value (else it is a flag).
+-- Options, by name: value = the placeholder when the option takes a value (else it is a flag);
+-- repeat = true: it may be given again, and the command gets the list of its values.
 M.options = {
   config = { short = "c", value = "FILE", help = "config file (default $CARTWRIGHT_CONFIG, then ./cartwright.lua)" },
   help = { short = "h", help = "this text, or a command's" },
@@ -33,6 +34,11 @@ M.options = {
   sku = { value = "SKU", help = "only this SKU" },
   full = { help = "send every figure, not only the changed ones, and look up missing SKUs again" },
   failed = { help = "only failed entries" },
+  carrier = { value = "C", help = "the carrier (UPS, FedEx, USPS, DHL…)" },
+  tracking = { value = "T", help = "the tracking number" },
+  url = { value = "U", help = "the tracking page's URL" },
+  service = { value = "S", help = "the carrier's service (Ground, Express…)" },
+  line = { value = "SKU:QTY", ["repeat"] = true, help = "ship QTY of SKU (again for each SKU; none: every unshipped line)" },
 }
 
 -- Global options: accepted before the command and after it, by every command.
@@ -96,6 +102,16 @@ M.list = {
   { name = "alias import", usage = "alias import FILE.csv [--json]",
     summary = "set aliases from a CSV (sku,type,alias), all or nothing", args = { 1, 1 }, options = { "json" },
     run = "stock.alias_import" },
+  { name = "ship", usage = "ship ORDER --carrier C --tracking T [--url U] [--service S] [--line SKU:QTY …] [--json]",
+    summary = "record a shipment of an order (all of it, or lines) and send it to the cart that sold it",
+    args = { 1, 1 }, options = { "carrier", "tracking", "url", "service", "line", "json" },
+    required = { "carrier", "tracking" }, run = "ship.ship" },
+  { name = "shipments", usage = "shipments ORDER [--json]",
+    summary = "an order's shipments and their state at the cart", args = { 1, 1 }, options = { "json" },
+    run = "ship.list" },
+  { name = "status", usage = "status ORDER received|payment_received|shipped|cancelled [--note TEXT] [--json]",
+    summary = "set an order's status; sent to the cart when its send_status is on", args = { 2, 2 },
+    options = { "note", "json" }, run = "ship.status" },
   { name = "outbox", usage = "outbox [--cart C] [--failed] [--json]",
     summary = "what was written to be sent to the carts, and its state", args = { 0, 0 },
     options = { "cart", "failed", "json" }, run = "outbox.list" },

@@ -37,6 +37,22 @@ function M.run(args, opts, cli)
     cli.err("pushing stock after the import: %s", results.push_error)
   end
   failed = failed + require("cartwright.cli.stock").render_pushes(cli, opts, results.pushed)
+  -- shipments and statuses due at the imported carts (after_import_status)
+  if results.send_error then
+    failed = failed + 1
+    cli.err("sending shipments and statuses after the import: %s", results.send_error)
+  end
+  for _, r in ipairs(results.sent or {}) do
+    if opts.json then
+      cli.json{ send = r.cart, ok = r.ok, sent = r.sent, found = r.found, error = r.error }
+    elseif r.ok then
+      cli.out("%s: sent %d shipments and statuses to the cart", r.cart, r.sent)
+    end
+    if not r.ok then
+      failed = failed + 1
+      cli.err("%s: %s", r.cart, tostring(r.error))
+    end
+  end
   return failed == 0 and 0 or 1
 end
 

@@ -68,7 +68,12 @@ function M.parse(words)
           inline = words[i]
           if inline == nil then return nil, "--" .. name .. " needs a value (" .. spec.value .. ")" end
         end
-        opts[name] = inline
+        if spec["repeat"] then
+          opts[name] = opts[name] or {}
+          table.insert(opts[name], inline)
+        else
+          opts[name] = inline
+        end
       elseif inline ~= nil then
         return nil, "--" .. name .. " takes no value"
       else

@@ -39,6 +39,11 @@ function M.retry(args, opts, cli)
   local failed = r and render.render_pushes(cli, opts, r.pushed)
   s:close()
   if not r then return cli.fail("outbox retry: " .. err, kind) end
+  for _, x in ipairs(r.sent) do
+    if not x.ok then failed = failed + 1 end
+    if x.ok and not opts.json then cli.out("%s: sent %d to the cart", x.cart, x.sent) end
+    if not x.ok then cli.err("%s: %s", x.cart, tostring(x.error)) end
+  end
   if opts.json then cli.json{ retried = r.retried } else cli.out("%d entries sent again", r.retried) end
   return failed == 0 and 0 or 1
 end

@@ -71,6 +71,8 @@ function M.new(db, cart, conn, opts)
     stats = { seen = 0, imported = 0, updated = 0, unchanged = 0, held = 0, skipped_status = 0,
               skipped_early = 0, pages = 0 },
   }, Run)
+  -- a status to set at the cart for each new order (never at a marketplace-fulfilled cart)
+  r.after_status = not cart.marketplace_fulfilled and cart.after_import_status or nil
   -- what decide is told of an import, the same for every order of the run (but raw_same)
   r.how = { kind = "import", cart = cart.name, folder = cart.folder, statuses = r.statuses }
   -- one lookup per code and page, not per order: Run:page empties r.methods when its
@@ -243,8 +245,13 @@ function Run:one(doc, raw)
     st[old and "updated" or "imported"] = st[old and "updated" or "imported"] + 1
     return
   end
-  local outcome = decide.apply(self.db, action)
+  local outcome, id = decide.apply(self.db, action)
   st[outcome] = st[outcome] + 1
+  if outcome == "imported" and self.after_status then
+    -- the cart's after_import_status, written with the order (shipments_out sends it)
+    require("cartwright.flows.shipments_out").add_status(self.db, self.cart, id, nil, self.after_status)
+    st.statuses = (st.statuses or 0) + 1
+  end
   local h = rec.hold
   if h then
     -- a broken rule or connector is the operator's problem: warn; an ordinary hold is data

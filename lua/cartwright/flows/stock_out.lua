@@ -314,7 +314,7 @@ function Sync:run()
   local stale, err = self:drain(self.opts.retry)
   r.resumed = #r.entries - before
   if stale == nil then return done(err) end
-  local waiting = db:outbox_list{ cart = self.cart.name, open = 1, limit = 1 }
+  local waiting = db:outbox_list{ cart = self.cart.name, open = 1, limit = 1, kind = "stock" }
   if waiting and waiting[1] then
     r.waiting = waiting[1].id
     return done("outbox entry " .. waiting[1].id .. " waits until " .. tostring(waiting[1].next_at or "cartwright outbox retry"))

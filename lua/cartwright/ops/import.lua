@@ -5,6 +5,10 @@ local carts = require "cartwright.carts"
 local orders_in = require "cartwright.flows.orders_in"
 local rules = require "cartwright.rules"
 local ops = require "cartwright.ops"
+local task = require "cartwright.task"
+local time = require "cartwright.time"
+
+local function now_iso() return time.format(task.now()) end
 
 local M = {}
 
@@ -81,6 +85,23 @@ function M.run(s, names, opts)
     local before = push and reserved_now(s.db)
     results[#results + 1] = import_one(s, c.cart, c.conn, { since = opts.since, dry_run = opts.dry_run, progress = progress })
     if push and reserved_now(s.db) ~= before then moved[#moved + 1] = c.cart.name end
+  end
+  if not opts.dry_run then
+    -- the shipment and status entries due at each imported cart (after_import_status ones,
+    -- and those an earlier failure left waiting)
+    local due = {}
+    for _, c in ipairs(list) do
+      for _, e in ipairs(assert(s.db:outbox_open{ cart = c.cart.name, at = now_iso(), any = 0 })) do
+        if e.kind == "shipment" or e.kind == "status" then
+          due[#due + 1] = c.cart.name
+          break
+        end
+      end
+    end
+    if #due > 0 then
+      local sent, serr = require("cartwright.ops.ship").send(s, due)
+      results.sent, results.send_error = sent or {}, serr
+    end
   end
   if #moved > 0 then
     -- every syncing cart but one whose own sale it was, once (a cart sold: it lowered its figure)

@@ -1,4 +1,4 @@
--- The outbox: what was written to be sent to the carts (stock batches; shipments next), listed,
+-- The outbox: what was written to be sent to the carts (stock batches, shipments, statuses), listed,
 -- and failed entries sent again on request (`outbox retry`), through the flow that owns them.
 local ops = require "cartwright.ops"
 
@@ -15,8 +15,10 @@ function M.list(s, opts)
   return rows
 end
 
---- Makes failed entries due now (one by id, or all) and sends them (each cart's push, which
---- sends its open entries first). Returns { retried = N, pushed = { results } } | nil, err, kind.
+--- Makes failed entries due now (one by id, or all) and sends them: stock entries by each
+--- cart's push (which sends its open entries first), shipment and status entries by each
+--- cart's send (a refused shipment is pending again). Returns { retried = N, pushed = { stock
+--- results }, sent = { shipments_out results } } | nil, err, kind.
 function M.retry(s, id)
   local db, err = s:open()
   if not db then return ops.fail("failed", err) end
@@ -28,13 +30,29 @@ function M.retry(s, id)
     if row.state ~= "failed" then return ops.fail("usage", "outbox entry %d is %s, not failed", id, row.state) end
   end
   local cart_rows = assert(db:outbox_carts_retry{ id = id })
-  local n = assert(db:outbox_retry{ id = id })
-  local names = {}
-  for i, r in ipairs(cart_rows) do names[i] = r.cart end
-  if #names == 0 then return { retried = 0, pushed = {} } end
-  local pushed, perr, kind = require("cartwright.ops.stock").push(s, names, { retry = true })
-  if not pushed then return nil, perr, kind end
-  return { retried = n, pushed = pushed }
+  local n = assert(db:transaction(function()
+    assert(db:shipments_retry{ id = id })
+    return assert(db:outbox_retry{ id = id })
+  end))
+  -- stock entries go with their cart's push; shipments and statuses with their cart's send
+  local stock_carts, ship_carts, seen = {}, {}, {}
+  for _, r in ipairs(cart_rows) do
+    local list = r.kind == "stock" and stock_carts or ship_carts
+    local k = r.kind == "stock" and "s" .. r.cart or "o" .. r.cart
+    if not seen[k] then seen[k], list[#list + 1] = true, r.cart end
+  end
+  local result = { retried = n, pushed = {}, sent = {} }
+  if #stock_carts > 0 then
+    local pushed, perr, kind = require("cartwright.ops.stock").push(s, stock_carts, { retry = true })
+    if not pushed then return nil, perr, kind end
+    result.pushed = pushed
+  end
+  if #ship_carts > 0 then
+    local sent, serr, kind = require("cartwright.ops.ship").send(s, ship_carts, true)
+    if not sent then return nil, serr, kind end
+    result.sent = sent
+  end
+  return result
 end
 
 return M
