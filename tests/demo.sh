@@ -38,6 +38,7 @@ cart "acme-shopify" {
 cart "acme-bigcommerce" {
   connector = "bigcommerce", url = "$(url bigcommerce)", store_hash = "abc123",
   token = env "ACME_BC_TOKEN", order_prefix = "BC-", sync_inventory = true,
+  after_shipment_status = "Shipped",
 }
 cart "acme-woo" {
   connector = "woocommerce", url = "$(url woocommerce)",
@@ -101,5 +102,17 @@ say "cartwright import acme-shopify: the order reserves its lines, the other two
 $cw --log-level warn import acme-shopify
 shows "$sku"
 $cw stock --sku "$sku"
+echo
+
+say "Shipments: the back office ships a BigCommerce order; the cart gets the tracking and its status"
+$cw orders --cart acme-bigcommerce --json >"$work/bc.json"
+bcline=$(grep -m 1 '"cart_status":"Awaiting Fulfillment"' "$work/bc.json")
+bcnum=$(echo "$bcline" | grep -o '"number":"BC-[0-9]*"' | cut -d'"' -f4)
+bcid=${bcnum#BC-} # a BigCommerce order's number is its id
+$cw run tests/tools/demo_stock.lua bc-order "$(url bigcommerce)" "$bcid"
+echo "\$ cartwright ship $bcnum --carrier UPS --tracking 1Z999AA10123456784"
+$cw --log-level warn ship "$bcnum" --carrier UPS --tracking 1Z999AA10123456784
+$cw shipments "$bcnum"
+$cw run tests/tools/demo_stock.lua bc-order "$(url bigcommerce)" "$bcid"
 echo
 say "Demo finished"

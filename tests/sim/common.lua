@@ -709,6 +709,7 @@ end
 
 function M.response(status, body, headers)
   headers = headers or {}
+  if body == M.EMPTY then body = "[]" end -- an empty list as the whole answer
   if body ~= nil and type(body) ~= "string" then body = M.encode(body) end
   if body and body ~= "" and not headers["Content-Type"] then
     headers["Content-Type"] = "application/json; charset=utf-8"

@@ -2,6 +2,7 @@
 --   cartwright run tests/tools/demo_stock.lua csv QTY          a stock CSV: every catalog SKU, QTY in main
 --   cartwright run tests/tools/demo_stock.lua order URL         places one order at a simulator; prints its SKUs
 --   cartwright run tests/tools/demo_stock.lua show SKU NAME=URL…  what each simulator shows for SKU
+--   cartwright run tests/tools/demo_stock.lua bc-order URL ID     a BigCommerce order's status and shipments
 local http = require "cartwright.http"
 local json = require "cjson.safe"
 local common = require "sim.common"
@@ -40,8 +41,14 @@ elseif what == "show" then
     parts[#parts + 1] = string.format("%s %s", name, type(n) == "number" and string.format("%.0f", n) or tostring(n))
   end
   io.write(string.format("%-14s %s\n", arg[2], table.concat(parts, "   ")))
+elseif what == "bc-order" then
+  local o = call("GET", arg[2] .. "/_sim/orders/" .. arg[3])
+  local ships = call("GET", arg[2] .. "/_sim/shipments/" .. arg[3])
+  io.write(string.format("  at the cart: order %s is '%s', %d shipment(s)", arg[3], tostring(o.status), #ships))
+  for _, sh in ipairs(ships) do io.write(string.format("; %s %s", tostring(sh.tracking_carrier), tostring(sh.tracking_number))) end
+  io.write("\n")
 else
-  io.stderr:write("usage: demo_stock.lua csv QTY | order URL | show SKU NAME=URL...\n")
+  io.stderr:write("usage: demo_stock.lua csv QTY | order URL | show SKU NAME=URL... | bc-order URL ID\n")
   return 2
 end
 return 0
