@@ -15,11 +15,14 @@ function M.list(_, opts, cli)
   if not rows then return cli.fail(err, kind) end
   for _, e in ipairs(rows) do
     if opts.json then
-      cli.json{ id = e.id, cart = e.cart, kind = e.kind, state = e.state, attempts = e.attempts, items = e.items or 0,
+      -- items: the figures of a stock batch (a shipment or status entry has none)
+      cli.json{ id = e.id, cart = e.cart, kind = e.kind, state = e.state, attempts = e.attempts,
+                items = e.kind == "stock" and (e.items or 0) or null(nil),
                 last_error = null(e.last_error), next_at = null(e.next_at), created_at = e.created_at,
                 done_at = null(e.done_at), key = e.key }
     else
-      cli.out("%-6d %-16s %-6s %-8s %3d items  %d attempts  %s%s%s", e.id, e.cart, e.kind, e.state, e.items or 0,
+      cli.out("%-6d %-16s %-8s %-8s %9s  %d attempts  %s%s%s", e.id, e.cart, e.kind, e.state,
+        e.kind == "stock" and string.format("%d items", e.items or 0) or "",
         e.attempts, e.created_at, e.next_at and ("  next " .. e.next_at) or "",
         e.last_error and ("  " .. e.last_error) or "")
     end
