@@ -53,7 +53,11 @@ local copy_plain = schema.copy
 local TOP = { db = "path of the SQLite database (default cartwright.db)",
               rules_dir = "directory of your own rules, looked up before the shipped ones",
               connectors_dir = "directory of your own connector packages, looked up after the shipped ones",
-              catalog = "CSV of the back office's SKUs (sku,name per line)" }
+              catalog = "CSV of the back office's SKUs (sku,name per line)",
+              api_token = "bearer token of the admin API (serve), normally env \"NAME\"" }
+-- Settings only `serve` needs: an env reference is kept and read when serving (a command that
+-- does not serve works without the variable).
+local LAZY = { api_token = true }
 
 --- Loads and evaluates the config file. Returns cfg | nil, err (err carries file:line).
 ---@param path string
@@ -73,16 +77,22 @@ function M.load(path)
   local ok, perr = task.limited_call(M.limits, chunk)
   if not ok then return nil, (tostring(perr):match("^(.-)\nstack traceback:") or tostring(perr)) end
   for k, v in pairs(top) do
-    if schema.is_ref(v.value) then -- every command needs these: read now
+    local lazy = LAZY[k] and schema.is_ref(v.value)
+    if lazy then
+      cfg[k] = copy_plain(v.value)
+    elseif schema.is_ref(v.value) then -- every command needs these: read now
       local value = os.getenv(v.value.env)
       if value == nil or value == "" then return nil, v.value.where .. ": environment variable " .. v.value.env .. " is not set" end
       log.secret(value)
       v.value = value
     end
-    if type(v.value) ~= "string" or v.value == "" or v.value:find("%z") then
+    if not lazy and (type(v.value) ~= "string" or v.value == "" or v.value:find("%z")) then
       return nil, v.where .. ": " .. k .. " must be a non-empty string (" .. TOP[k] .. ")"
     end
-    cfg[k] = v.value
+    if not lazy then
+      if LAZY[k] then log.secret(v.value) end -- a token written in the file is a secret too
+      cfg[k] = v.value
+    end
   end
   local carts = {}
   for _, name in ipairs(cfg.cart_order) do

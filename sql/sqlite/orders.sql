@@ -81,7 +81,7 @@ SELECT id, cart, external_id, number, status, cart_status, created_at, updated_a
   AND (:since IS NULL OR updated_at >= :since)
   AND (:folder IS NULL OR folder = :folder)
   AND (:tag IS NULL OR EXISTS(SELECT 1 FROM order_tags t WHERE t.order_id = orders.id AND t.tag = :tag))
-  ORDER BY cart, created_at, id LIMIT coalesce(:limit, -1)
+  ORDER BY cart, created_at, id LIMIT coalesce(:limit, -1) OFFSET coalesce(:offset, 0)
 
 -- name: orders_tags (all)
 -- the tags of the orders in one listing: order_id, tag (for a page of orders_list); :ids is

@@ -5,8 +5,9 @@
 -- A session is what an operation works in: { cfg = the loaded config, db = its database,
 -- opened on first use }. Error kinds: "usage" (the caller asked wrongly), "config" (the config
 -- or a rule file is wrong), "not_found", "failed" (the work itself failed: a cart's error, a
--- storage error). The CLI exits 2 for usage and config, 1 for the others; an HTTP API answers
--- 400, 422, 404, 502/500.
+-- storage error), "conflict" (the thing is not in a state for this: an order not held, an
+-- outbox entry not failed). The CLI exits 2 for usage and config, 1 for the others; the admin
+-- API (service/api.lua) answers 400, 422, 404, 500, 409.
 local carts = require "cartwright.carts"
 
 local M = {}

@@ -67,14 +67,15 @@ local function tags_by_order(db, rows)
   return by
 end
 
---- Stored orders. filters: { cart, status, held = bool, folder, tag, since }. Returns
+--- Stored orders. filters: { cart, status, held = bool, folder, tag, since, limit, offset }. Returns
 --- { { row = row, tags = {…} }, … } | nil, err, kind.
 function M.list(s, filters)
   local db, err = s:open()
   if not db then return ops.fail("failed", err) end
   filters = filters or {}
   local rows, lerr = db:orders_list{ cart = filters.cart, status = filters.status, held = filters.held,
-                                     folder = filters.folder, tag = filters.tag, since = filters.since }
+                                     folder = filters.folder, tag = filters.tag, since = filters.since,
+                                     limit = filters.limit, offset = filters.offset }
   if not rows then return ops.fail("failed", lerr) end
   local tags = tags_by_order(db, rows)
   local out = {}
@@ -104,7 +105,7 @@ local function change_hold(s, ref, how)
   if not row then return nil, err, kind end
   local db = s.db
   local action = decide.decide(row, nil, how)
-  if action.skip == "not held" then return ops.fail("failed", "%s:%s is not held", row.cart, row.external_id) end
+  if action.skip == "not held" then return ops.fail("conflict", "%s:%s is not held", row.cart, row.external_id) end
   local outcome
   if not action.skip then
     local ok, terr = db:transaction(function()

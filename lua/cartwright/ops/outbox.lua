@@ -27,7 +27,7 @@ function M.retry(s, id)
     if not id then return ops.fail("usage", "ID must be an outbox entry's number") end
     local row = db:outbox_get{ id = id }
     if not row then return ops.fail("not_found", "no outbox entry %d", id) end
-    if row.state ~= "failed" then return ops.fail("usage", "outbox entry %d is %s, not failed", id, row.state) end
+    if row.state ~= "failed" then return ops.fail("conflict", "outbox entry %d is %s, not failed", id, row.state) end
   end
   local cart_rows = assert(db:outbox_carts_retry{ id = id })
   local n = assert(db:transaction(function()

@@ -232,19 +232,40 @@ end
 --- Imports on-hand figures from a CSV (header sku,warehouse,quantity): every row checked first,
 --- then all written in one transaction; one bad row names its line and nothing is written.
 --- Returns { rows, pushed } | nil, err, kind ("usage" for a bad file).
-function M.import(s, path)
+-- A checker of { sku, warehouse, quantity, line } rows: each checked, a SKU and warehouse once.
+local function row_checker()
   local seen = {}
-  local rows, err = read_csv(path, { "sku", "warehouse", "quantity" }, function(r)
+  return function(r)
     if not text_ok(r.sku) then return nil, "sku must not be empty" end
     if not text_ok(r.warehouse) then return nil, "warehouse must not be empty" end
     local n = quantity(r.quantity)
-    if not n then return nil, "quantity must be a whole number from 0 (got '" .. r.quantity .. "')" end
+    if not n then return nil, "quantity must be a whole number from 0 (got '" .. tostring(r.quantity) .. "')" end
     local k = r.sku .. "\0" .. r.warehouse
-    if seen[k] then return nil, "sku " .. r.sku .. " in warehouse " .. r.warehouse .. " is already on line " .. seen[k] end
-    seen[k] = r.line
+    if seen[k] then return nil, "sku " .. r.sku .. " in warehouse " .. r.warehouse .. " is already on " .. seen[k] end
+    seen[k] = type(r.line) == "number" and "line " .. r.line or r.line
     return { sku = r.sku, warehouse = r.warehouse, on_hand = n }
-  end)
+  end
+end
+
+function M.import(s, path)
+  local rows, err = read_csv(path, { "sku", "warehouse", "quantity" }, row_checker())
   if not rows then return ops.fail("usage", err) end
+  return apply(s, rows)
+end
+
+--- Sets a batch of on-hand figures { { sku, warehouse (default "main"), quantity }, … } all or
+--- nothing, like a CSV import: one bad item names its position and nothing is written.
+--- Returns { rows, pushed } | nil, err, kind.
+function M.set_many(s, items)
+  if type(items) ~= "table" or #items == 0 then return ops.fail("usage", "the batch needs at least one item") end
+  local check, rows = row_checker(), {}
+  for i, it in ipairs(items) do
+    if type(it) ~= "table" then return ops.fail("usage", "item %d: not an object", i) end
+    local row, why = check{ sku = it.sku, warehouse = it.warehouse or M.DEFAULT_WAREHOUSE, quantity = it.quantity,
+                            line = "item " .. i }
+    if not row then return ops.fail("usage", "item %d: %s", i, why) end
+    rows[i] = row
+  end
   return apply(s, rows)
 end
 
