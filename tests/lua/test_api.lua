@@ -175,6 +175,21 @@ T.eq(st, 404, "no such route: 404")
 st, v = call("GET", "/api/v1/runs")
 T.eq(st, 501, "runs: 501 until the scheduler lands")
 
+---------------------------------------------------------------- the routes against docs/openapi.json
+local doc = json.decode(T.slurp(T.home .. "/docs/openapi.json"))
+T.ok(doc and doc.openapi == "3.1.0", "docs/openapi.json is OpenAPI 3.1")
+local in_code, in_doc = {}, {}
+for _, r in ipairs(api.routes) do in_code[r[1] .. " " .. r[2]] = true end
+for p, methods in pairs(doc and doc.paths or {}) do
+  for m in pairs(methods) do in_doc[m:upper() .. " " .. p] = true end
+end
+local missing, extra = {}, {}
+for k in pairs(in_code) do if not in_doc[k] then missing[#missing + 1] = k end end
+for k in pairs(in_doc) do if not in_code[k] then extra[#extra + 1] = k end end
+T.eq(#api.routes, 14, "api.lua has 14 routes")
+T.eq(table.concat(missing, ", "), "", "every route of api.lua is in openapi.json")
+T.eq(table.concat(extra, ", "), "", "every path of openapi.json is a route of api.lua")
+
 srv:close()
 s:close()
 shop.stop()
