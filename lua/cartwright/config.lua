@@ -53,7 +53,8 @@ local copy_plain = schema.copy
 local TOP = { db = "path of the SQLite database (default cartwright.db)",
               rules_dir = "directory of your own rules, looked up before the shipped ones",
               connectors_dir = "directory of your own connector packages, looked up after the shipped ones",
-              catalog = "CSV of the back office's SKUs (sku,name per line)" }
+              catalog = "CSV of the back office's SKUs (sku,name per line)",
+              listen = "HOST:PORT of the HTTP listener of `cartwright serve` (default 127.0.0.1:8484)" }
 
 --- Loads and evaluates the config file. Returns cfg | nil, err (err carries file:line).
 ---@param path string
