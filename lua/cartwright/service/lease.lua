@@ -17,9 +17,10 @@ end
 --- Takes (or renews) the lease. true | false, the other holder.
 function M.take(db, cart, service, holder, ttl)
   local now = task.now()
-  local row = assert(db:lease_take{ cart = cart, service = service, holder = holder,
-    expires = now + (ttl or M.TTL), at = now })
+  local row, err = db:lease_take{ cart = cart, service = service, holder = holder,
+    expires = now + (ttl or M.TTL), at = now }
   if row then return true end
+  if row == nil then return false, "the store: " .. tostring(err) end -- e.g. busy: not taken
   local other = db:lease_get{ cart = cart, service = service }
   return false, other and other.holder or "?"
 end
