@@ -48,7 +48,7 @@ os.execute("sleep 1.5") -- a run in flight when it was stopped ends
 place(2)
 os.execute("sleep 3")
 T.eq(stored(), 3, "stopped: the 2 new orders are not imported")
-code, out = cw{ "sync", "status", "--json" }
+_, out = cw{ "sync", "status", "--json" }
 local st = json.decode(out:match("[^\n]+"))
 T.eq(st and st.state, "STOPPED", "sync status: STOPPED")
 code = cw{ "sync", "start", "shop", "orders" }
@@ -66,7 +66,7 @@ end
 T.ok(got, "the test process takes the orders lease")
 place(1)
 local err
-code, out, err = cw{ "import", "shop", "--wait", "0" }
+code, _, err = cw{ "import", "shop", "--wait", "0" }
 T.eq(code, 1, "import while another process holds the lease: exit 1", err)
 T.match(err, "another process is importing shop %(test%)", "import says another process is importing")
 os.execute("sleep 2")
