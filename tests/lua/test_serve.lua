@@ -15,6 +15,7 @@ db = %q
 cart "shop" { connector = "shopify", url = %q, token = "shpat_test", download_statuses = { "open", "closed", "cancelled" },
   intervals = { orders = 1, shipments = 1 } }
 ]], dbpath, shop.url))
+local _
 local function cw(args) return T.cw({ "-c", cfg, table.unpack(args) }, {}, { timeout = 60 }) end
 local function place(n)
   local res = assert(http.request{ method = "POST", url = shop.url .. "/_sim/orders", body = json.encode{ count = n } })

@@ -51,7 +51,8 @@ function M.start(s, opts)
   svc.server, svc.port, svc.host = server, server.port, host
   svc.jobs = svc.sched:start()
   task.on_reload(function()
-    local cfg, rerr = opts.reload and opts.reload()
+    local cfg, rerr
+    if opts.reload then cfg, rerr = opts.reload() end
     if not cfg then
       log.error("reload failed: the last good config stays", { err = tostring(rerr) })
       return
