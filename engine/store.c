@@ -23,7 +23,7 @@
 
 /* The op files of sql/sqlite/ (a file named here and missing is an error at open). */
 static const char *const op_files[] = {"carts.sql",   "orders.sql", "ship_map.sql", "customers.sql",
-                                       "catalog.sql", "stock.sql",  "outbox.sql",   "shipments.sql", NULL};
+                                       "catalog.sql", "stock.sql",  "outbox.sql",   "shipments.sql", "service.sql", NULL};
 /* the db's own methods: no op may take their names */
 static const char *const reserved_names[] = {"transaction", "schema_version", "close", NULL};
 

@@ -106,6 +106,18 @@ M.common = {
   marketplace_fulfilled = { type = "boolean", default = false,
     description = "`true`: the marketplace ships this cart's orders from its own stock (Amazon FBA and the"
       .. " like): its orders reserve nothing of yours, and Cartwright never sends it shipments or statuses" },
+  intervals = { type = "table", example = "{ orders = 60 }",
+    description = "seconds between the runs `cartwright serve` makes of each of this cart's services (each run"
+      .. " jittered by up to a tenth, never two of one service at once; a failing run backs off, doubling up to"
+      .. " an hour). See [running.md](running.md)",
+    fields = {
+      orders = { type = "number", default = 300, check = schema.number_between(1, 86400),
+        description = "the order import (1 to 86400)" },
+      inventory = { type = "number", default = 60, check = schema.number_between(1, 86400),
+        description = "the stock push, for a cart with `sync_inventory` (1 to 86400)" },
+      shipments = { type = "number", default = 60, check = schema.number_between(1, 86400),
+        description = "sending the shipments and statuses waiting in the outbox (1 to 86400)" },
+    } },
   inventory = { type = "table", example = '{ warehouses = { "east" }, alias = "amazon", minimum = 2 }',
     description = "what this cart is shown when `sync_inventory` is on (see [stock.md](stock.md))",
     fields = {

@@ -54,7 +54,8 @@ local TOP = { db = "path of the SQLite database (default cartwright.db)",
               rules_dir = "directory of your own rules, looked up before the shipped ones",
               connectors_dir = "directory of your own connector packages, looked up after the shipped ones",
               catalog = "CSV of the back office's SKUs (sku,name per line)",
-              api_token = "bearer token of the admin API (serve), normally env \"NAME\"" }
+              api_token = "bearer token of the admin API (serve), normally env \"NAME\"",
+              listen = "HOST:PORT of the HTTP listener of `cartwright serve` (default 127.0.0.1:8484)" }
 -- Settings only `serve` needs: an env reference is kept and read when serving (a command that
 -- does not serve works without the variable).
 local LAZY = { api_token = true }

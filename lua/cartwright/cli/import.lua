@@ -6,14 +6,14 @@ local M = {}
 
 function M.run(args, opts, cli)
   if (opts.all and #args > 0) or (not opts.all and #args ~= 1) then
-    cli.err("usage: cartwright import CART|--all [--since DATE] [--dry-run] [--json]")
+    cli.err("usage: cartwright import CART|--all [--since DATE] [--dry-run] [--wait SECONDS] [--json]")
     return 2
   end
   local s, code = cli.session(opts)
   if not s then return code end
   local tty = log.isatty(2)
   local results, err, kind = ops.run(s, { args[1] }, {
-    all = opts.all, since = opts.since, dry_run = opts["dry-run"],
+    all = opts.all, since = opts.since, dry_run = opts["dry-run"], wait = tonumber(opts.wait) or 30,
     progress = tty and function(name, st) cli.progress("%s: %d orders seen, page %d", name, st.seen, st.pages) end or nil,
   })
   if tty then cli.progress_done() end
@@ -28,7 +28,8 @@ function M.run(args, opts, cli)
     end
     if not r.ok then
       failed = failed + 1
-      cli.err("import %s failed: %s (orders stored before the failure are kept; run again to continue)", r.cart, r.error)
+      if r.busy then cli.err("import %s: %s", r.cart, r.error)
+      else cli.err("import %s failed: %s (orders stored before the failure are kept; run again to continue)", r.cart, r.error) end
     end
   end
   -- the pushes to the other syncing carts when the import changed what open orders reserve

@@ -5,6 +5,7 @@ local carts = require "cartwright.carts"
 local orders_in = require "cartwright.flows.orders_in"
 local rules = require "cartwright.rules"
 local ops = require "cartwright.ops"
+local lease = require "cartwright.service.lease"
 local task = require "cartwright.task"
 local time = require "cartwright.time"
 
@@ -66,7 +67,10 @@ local function reserved_now(db)
 end
 
 --- Imports `names` (a list of cart names), or every active cart with opts.all.
---- opts: { all, since = DATE, dry_run, progress = fn(cart, stats), no_push (the caller pushes) }.
+--- opts: { all, since = DATE, dry_run, progress = fn(cart, stats), no_push (the caller pushes),
+--- wait = seconds to wait for a cart's lease held by another process (default 0), leased (the
+--- caller holds the carts' "orders" leases: `serve`) }. A cart whose lease another process
+--- holds is not imported: its result has ok = false, busy = the holder.
 --- After the imports, when a cart's import changed what open orders reserve, every other cart
 --- that syncs its inventory is pushed to (once each: ops/stock.lua); result.pushed lists those
 --- pushes (flows/stock_out.lua results) and result.push_error says why they could not start.
@@ -82,9 +86,18 @@ function M.run(s, names, opts)
   local push = not opts.dry_run and not opts.no_push
   for _, c in ipairs(list) do
     local progress = opts.progress and function(st) opts.progress(c.cart.name, st) end
-    local before = push and reserved_now(s.db)
-    results[#results + 1] = import_one(s, c.cart, c.conn, { since = opts.since, dry_run = opts.dry_run, progress = progress })
-    if push and reserved_now(s.db) ~= before then moved[#moved + 1] = c.cart.name end
+    local name, holder, got, other = c.cart.name, lease.holder("import"), true, nil
+    if not opts.leased then got, other = lease.wait(s.db, name, "orders", holder, opts.wait) end
+    if got then
+      local release = not opts.leased and lease.keep(s.db, name, "orders", holder)
+      local before = push and reserved_now(s.db)
+      results[#results + 1] = import_one(s, c.cart, c.conn, { since = opts.since, dry_run = opts.dry_run, progress = progress })
+      if release then release() end
+      if push and reserved_now(s.db) ~= before then moved[#moved + 1] = name end
+    else
+      results[#results + 1] = { cart = name, ok = false, busy = other, summary = name .. ": not started",
+        error = string.format("another process is importing %s (%s); try again when it is done", name, other) }
+    end
   end
   if not opts.dry_run then
     -- the shipment and status entries due at each imported cart (after_import_status ones,

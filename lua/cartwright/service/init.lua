@@ -1,0 +1,75 @@
+-- `cartwright serve`: the long-lived process. Opens the session, starts the scheduler
+-- (service/scheduler.lua) and the HTTP listener, which asks service.api, service.webhooks and
+-- service.metrics in turn (each `handler(s, req) -> res | nil`, nil: not its route; a module
+-- not installed is skipped), reloads the config on SIGHUP (a broken one keeps the last good
+-- one). Uses cartwright.httpd, cartwright.task, config.
+local httpd = require "cartwright.httpd"
+local log = require "cartwright.log"
+local scheduler = require "cartwright.service.scheduler"
+local task = require "cartwright.task"
+
+local M = {}
+
+M.DEFAULT_LISTEN = "127.0.0.1:8484"
+
+-- The route modules present in this build, in the order they are asked.
+local function route_modules()
+  local list = {}
+  for _, name in ipairs{ "api", "webhooks", "metrics" } do
+    local ok, mod = pcall(require, "cartwright.service." .. name)
+    if ok and type(mod) == "table" and type(mod.handler) == "function" then list[#list + 1] = mod
+    elseif not ok and not tostring(mod):find("module 'cartwright.service." .. name .. "' not found", 1, true) then
+      error(mod, 0) -- a module that is there but broken is a bug to see, not to skip
+    end
+  end
+  return list
+end
+
+local function not_found()
+  return { status = 404, headers = { ["Content-Type"] = "application/json" },
+    body = '{"error":{"code":"not_found","message":"no such route"}}' }
+end
+
+--- Runs the service for session s. opts: { listen = "HOST:PORT", reload = fn() -> cfg | nil, err }.
+--- Returns the service { sched, server, port } | nil, err.
+function M.start(s, opts)
+  local db, err = s:open()
+  if not db then return nil, err end
+  local listen = opts.listen or s.cfg.listen or M.DEFAULT_LISTEN
+  local host, port = listen:match("^(.*):(%d+)$")
+  if not host then return nil, "listen: HOST:PORT expected, got " .. listen end
+  local svc = { sched = scheduler.new(s), s = s }
+  svc.routes = route_modules()
+  local server, lerr = httpd.listen{ host = host, port = tonumber(port), handler = function(req)
+    for _, mod in ipairs(svc.routes) do
+      local res = mod.handler(svc.s, req, svc)
+      if res then return res end
+    end
+    return not_found()
+  end }
+  if not server then return nil, "cannot listen on " .. listen .. ": " .. tostring(lerr) end
+  svc.server, svc.port, svc.host = server, server.port, host
+  svc.jobs = svc.sched:start()
+  task.on_reload(function()
+    local cfg, rerr
+    if opts.reload then cfg, rerr = opts.reload() end
+    if not cfg then
+      log.error("reload failed: the last good config stays", { err = tostring(rerr) })
+      return
+    end
+    s.cfg = cfg
+    svc.jobs = svc.sched:sync_carts()
+    log.info("config reloaded", { jobs = tostring(svc.jobs) })
+  end)
+  return svc
+end
+
+--- Stops taking work and lets the runs in flight finish (up to grace seconds); closes the
+--- listener. Returns the runs still in flight (0: clean).
+function M.stop(svc, grace)
+  local left = svc.sched:stop(grace or 10)
+  if svc.server then svc.server:close() end
+  return left
+end
+
+return M

@@ -1,0 +1,65 @@
+-- Leases: one job per cart and service at a time, also across processes (`serve` and a CLI
+-- `import` share them). A lease is a row of job_leases (migration 007) with its holder and an
+-- expiry its holder keeps moving while the job runs; a lease whose holder died expires and is
+-- taken over. Uses the store's lease_* ops and cartwright.task (clock, sleep, spawn).
+local task = require "cartwright.task"
+
+local M = {}
+
+M.TTL = 30 -- seconds a lease lasts without renewal
+local STEP = 0.25 -- how often a waiting taker looks again, and a keeper checks it should stop
+
+--- A holder name unique to this process and use, e.g. "serve/1a2b3c4d".
+function M.holder(kind)
+  return string.format("%s/%08x", kind, math.random(0, 0x7fffffff))
+end
+
+--- Takes (or renews) the lease. true | false, the other holder.
+function M.take(db, cart, service, holder, ttl)
+  local now = task.now()
+  local row, err = db:lease_take{ cart = cart, service = service, holder = holder,
+    expires = now + (ttl or M.TTL), at = now }
+  if row then return true end
+  if row == nil then return false, "the store: " .. tostring(err) end -- e.g. busy: not taken
+  local other = db:lease_get{ cart = cart, service = service }
+  return false, other and other.holder or "?"
+end
+
+--- Takes the lease, waiting up to `wait` seconds for its holder to let go (bounded in time and
+--- count). true | false, the other holder.
+function M.wait(db, cart, service, holder, wait)
+  local ok, other = M.take(db, cart, service, holder)
+  local deadline = task.now() + (wait or 0)
+  for _ = 1, math.ceil((wait or 0) / STEP) + 1 do
+    if ok or task.now() >= deadline then break end
+    task.sleep(STEP)
+    ok, other = M.take(db, cart, service, holder)
+  end
+  return ok, other
+end
+
+function M.release(db, cart, service, holder)
+  db:lease_release{ cart = cart, service = service, holder = holder }
+end
+
+--- Keeps the lease while a job runs: a task renews it every TTL/3. Returns stop(), which ends
+--- the renewals and releases the lease.
+function M.keep(db, cart, service, holder)
+  local stopped = false
+  task.spawn(function()
+    local renew_at = task.now() + M.TTL / 3
+    while not stopped do
+      task.sleep(STEP)
+      if not stopped and task.now() >= renew_at then
+        M.take(db, cart, service, holder)
+        renew_at = task.now() + M.TTL / 3
+      end
+    end
+  end)
+  return function()
+    stopped = true
+    M.release(db, cart, service, holder)
+  end
+end
+
+return M
