@@ -7,7 +7,7 @@ FUZZ_PACKAGES := clang libclang-rt-dev
 FUZZ_TARGETS := jsonraw urlcode config patterns
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build build-asan build-fuzz test fuzz fuzz-merge demo bench clean
+.PHONY: all deps build build-asan build-fuzz test fuzz fuzz-merge demo bench install clean
 
 all: build
 
@@ -71,6 +71,12 @@ demo: build
 bench: build
 	./build/cartwright run tests/bench/http.lua
 	./build/cartwright run tests/bench/import.lua
+
+# The binary to $(PREFIX)/bin, the Lua tree, connectors, rules, SQL and docs to
+# $(PREFIX)/share/cartwright (DESTDIR=… for packaging). See docs/operations.md.
+PREFIX ?= /usr/local
+install: build
+	cmake --install build --prefix $(PREFIX)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -83,6 +84,32 @@ static int runtime_option(int argc, char **argv, int *i, rt_options *ropt, enum 
         return 1;
     }
     return 0;
+}
+
+/* The directory holding lua/, connectors/, rules/ and sql/: $CARTWRIGHT_HOME, else the share
+ * directory next to an installed binary (<prefix>/bin/cartwright ->
+ * <prefix>/share/cartwright, found from /proc/self/exe so an installed tree can move), else the
+ * source tree the binary was built from (CW_HOME). */
+static const char *find_home(void)
+{
+    static char buf[PATH_MAX];
+    const char *env = getenv("CARTWRIGHT_HOME");
+    if (env && *env) return env;
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return CW_HOME;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash) return CW_HOME;
+    *slash = '\0'; /* <prefix>/bin */
+    const char *rel = "/../" CW_SHARE_REL;
+    const char *probe = "/lua/cartwright/cli/init.lua";
+    if (strlen(buf) + strlen(rel) + strlen(probe) + 1 > sizeof buf) return CW_HOME;
+    strcat(buf, rel);
+    size_t home_len = strlen(buf);
+    strcat(buf, probe);
+    int installed = access(buf, R_OK) == 0;
+    buf[home_len] = '\0';
+    return installed ? buf : CW_HOME;
 }
 
 static int cmd_version(void)
@@ -240,7 +267,7 @@ static int command_serves(lua_State *L)
 int main(int argc, char **argv)
 {
     rt_options ropt = {0};
-    ropt.home = getenv("CARTWRIGHT_HOME") ? getenv("CARTWRIGHT_HOME") : CW_HOME;
+    ropt.home = find_home();
     enum log_level level = LOG_INFO;
 
     /* The words for the Lua CLI: argv without the runtime options (for `run`, only those

@@ -12,6 +12,7 @@ local text = require "cartwright.text"
 local time = require "cartwright.time"
 local limiter = require "cartwright.limiter"
 local schema = require "cartwright.schema"
+local metrics = require "cartwright.service.metrics"
 
 local Ctx = {}
 Ctx.__index = Ctx
@@ -160,7 +161,11 @@ function Ctx:request(opts)
   opts.once = nil
   local res, err, quota
   for attempt = 1, attempts do
-    self.limiter:take(self:max_wait())
+    local waited = self.limiter:take(self:max_wait())
+    if waited then
+      metrics.count("cartwright_rate_limit_waits_total", { cart = self.cart.name })
+      metrics.count("cartwright_rate_limit_wait_seconds_total", { cart = self.cart.name }, waited)
+    end
     if opts.before_send then opts.before_send(opts) end
     local other = self:foreign(opts.url)
     if other then
@@ -171,6 +176,7 @@ function Ctx:request(opts)
     self.limiter:sending()
     res, err = http.request(opts)
     self.limiter:answered()
+    metrics.count("cartwright_cart_requests_total", { cart = self.cart.name, class = metrics.class(res) })
     quota = nil
     if res then
       res.url = opts.url

@@ -139,22 +139,24 @@ end
 
 --- Takes one token, sleeping until one is there, but never longer than `max_wait` seconds in
 --- all (the cart's retry_max_seconds): after that the request goes anyway, and the cut wait is
---- logged once.
+--- logged once. Returns the seconds it waited, or nil when a token was there.
 function Bucket:take(max_wait)
-  if self:try() then return end
+  if self:try() then return nil end
   local need = self:need()
   if need > max_wait then
     log.warn("rate limit wait cut to retry_max_seconds", { cart = self.name, asked = secs(need), wait = secs(max_wait) })
   end
-  local deadline = task.monotonic() + max_wait
+  local t0 = task.monotonic()
+  local deadline = t0 + max_wait
   for _ = 1, 1000 do -- bounded: tasks sharing the bucket may take the token first
     local left = deadline - task.monotonic()
     if left <= 0 then break end
     task.sleep(math.max(0, math.min(self:need(), left)))
-    if self:try() then return end
+    if self:try() then return task.monotonic() - t0 end
   end
   self.tokens = 0
   if self.window_left then self.window_left = 0 end
+  return task.monotonic() - t0
 end
 
 ---------------------------------------------------------------- kept between runs

@@ -45,3 +45,7 @@ UPDATE outbox SET state = 'pending', next_at = NULL
 -- name: outbox_carts_retry (all)
 -- the carts and kinds of the failed entries :id names (or of every failed entry), before outbox_retry
 SELECT DISTINCT cart, kind FROM outbox WHERE state = 'failed' AND (:id IS NULL OR id = :id) ORDER BY cart, kind
+
+-- name: outbox_depth (all)
+-- entries not done, by kind and state (for /metrics)
+SELECT kind, state, count(*) AS n FROM outbox WHERE state <> 'done' GROUP BY kind, state ORDER BY kind, state

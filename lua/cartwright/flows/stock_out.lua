@@ -16,6 +16,7 @@ local rules = require "cartwright.rules"
 local sandbox = require "cartwright.sandbox"
 local context = require "cartwright.ctx"
 local stock = require "cartwright.stock"
+local metrics = require "cartwright.service.metrics"
 
 local M = {}
 
@@ -302,11 +303,15 @@ end
 --- item_errors, stale, reimported, resumed, waiting, error }.
 function Sync:run()
   local r, db = self.result, self.db
+  local t0 = task.monotonic()
   self.ctx.limiter:load(db)
   local done = function(err)
     self.ctx.limiter:save(db)
     r.requests = self.ctx.stats.requests
     if err then r.ok, r.error = false, r.error or err end
+    local name = self.cart.name
+    metrics.observe("cartwright_stock_push_duration_seconds", { cart = name }, task.monotonic() - t0)
+    if r.ok ~= false then metrics.set("cartwright_last_success_timestamp_seconds", { cart = name, service = "inventory" }, task.now()) end
     return r
   end
   -- what a run before us left: sent again first, with the same keys

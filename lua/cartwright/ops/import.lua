@@ -8,6 +8,7 @@ local ops = require "cartwright.ops"
 local lease = require "cartwright.service.lease"
 local task = require "cartwright.task"
 local time = require "cartwright.time"
+local metrics = require "cartwright.service.metrics"
 
 local function now_iso() return time.format(task.now()) end
 
@@ -45,12 +46,19 @@ local function import_one(s, cart, conn, opts)
     since = opts.since, dry_run = opts.dry_run, rules_dir = s.cfg.rules_dir, progress = opts.progress,
   })
   if not run then return { cart = cart.name, ok = false, error = err, summary = cart.name .. ": not started" } end
+  local t0 = task.monotonic()
   local ok, stats, rerr, partial = pcall(run.run, run)
+  local elapsed = task.monotonic() - t0
   if not ok then stats, rerr, partial = nil, (tostring(stats):match("^(.-)\nstack traceback:") or tostring(stats)), run.stats end
   local st = stats or partial
   local summary = orders_in.summary(cart.name, st)
   if not opts.dry_run then
     db:cart_finish_import{ name = cart.name, summary = summary, error = rerr }
+    -- once per run (never per order): the import bench must not notice
+    local labels = { cart = cart.name }
+    metrics.count("cartwright_orders_imported_total", labels, st and st.imported or 0)
+    metrics.observe("cartwright_import_duration_seconds", labels, elapsed)
+    if stats then metrics.set("cartwright_last_success_timestamp_seconds", { cart = cart.name, service = "orders" }, task.now()) end
   end
   local r = counts(st)
   r.cart, r.ok, r.error, r.summary, r.dry_run = cart.name, stats ~= nil, rerr, summary, opts.dry_run or false
