@@ -18,7 +18,7 @@ local function register(ctx, url, secret)
   for _, topic in ipairs(TOPICS) do
     local body = json.encode({ name = "Cartwright " .. topic, topic = topic, delivery_url = url,
       secret = secret, status = "active" })
-    local res, err = api.call(api.once(ctx), "POST", "webhooks", nil, "create webhook " .. topic, body)
+    local res, err = api.call(api.once(ctx), "POST", "webhooks", {}, "create webhook " .. topic, body)
     if not res then return nil, err end
   end
   return true
