@@ -1,11 +1,13 @@
 -- BigCommerce (Orders V2, Catalog and Inventory V3): the settings a BigCommerce store is
 -- configured with, its rate limit and what the connector does (orders: orders.lua; stock:
 -- stock.lua; shipments and status out: shipments.lua). Contract: docs/connectors.md.
+local sig = require "cartwright.webhook_sig"
 local schema = require "cartwright.schema"
 
 return {
   name = "bigcommerce", api_version = "v2",
   schema = {
+    webhook_secret = sig.setting("a secret of your choice; `cartwright webhooks register` gives it to BigCommerce as a header each delivery carries"),
     store_hash = { type = "string", required = true,
       description = "the store hash from the API path (`stores/{store_hash}/…`), e.g. `er6we2l3gw`" },
     token = { type = "string", required = true, secret = true,
@@ -19,5 +21,5 @@ return {
         .. " they all share `rate_limit`" },
   },
   rate = { capacity = 150, per_second = 5 }, -- Standard/Plus quota: 150 requests per 30 s
-  capabilities = { orders = true, stock = true, shipments = true },
+  capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -3,6 +3,7 @@
 -- (orders: orders.lua; stock: stock.lua and shipments: shipments.lua over graphql.lua; access tokens by the
 -- client-credentials grant: token.lua).
 -- Contract: docs/connectors.md.
+local sig = require "cartwright.webhook_sig"
 
 -- The version asked for unless the cart sets api_version. Shopify supports each version for
 -- about a year and serves a retired one as its oldest supported version (orders.lua warns).
@@ -44,6 +45,7 @@ end
 return {
   name = "shopify", api_version = API_VERSION,
   schema = {
+    webhook_secret = sig.setting("the app's client secret Shopify signs webhooks with (`X-Shopify-Hmac-Sha256`); when unset, `client_secret`"),
     url = { type = "string", required = true,
       description = "the shop's address, e.g. `https://acme.myshopify.com` (`https://` is added when missing)" },
     token = { type = "string", secret = true,
@@ -63,5 +65,5 @@ return {
   check_settings = check_settings, -- the settings together, after each one's own checks
   rate = { capacity = 40, per_second = 2 }, -- Standard plan leaky bucket; Plus shops allow more
   origin = shop_url, -- "acme.myshopify.com" means https://acme.myshopify.com
-  capabilities = { orders = true, stock = true, shipments = true },
+  capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -1,10 +1,12 @@
 -- WooCommerce (REST API wc/v3): the settings a WooCommerce store is configured with, its rate
 -- limit and what the connector does (orders: orders.lua, stock: stock.lua, shipments: shipments.lua;
 -- all call the API through api.lua). Contract: docs/connectors.md.
+local sig = require "cartwright.webhook_sig"
 
 return {
   name = "woocommerce", api_version = "wc/v3",
   schema = {
+    webhook_secret = sig.setting("a secret of your choice; `cartwright webhooks register` sets it on the store's webhooks, which sign each delivery with it (`X-WC-Webhook-Signature`)"),
     url = { type = "string", required = true,
       description = "the store address exactly as WordPress has it (Settings > General), e.g."
         .. " `https://shop.example`; OAuth signs it" },
@@ -27,5 +29,5 @@ return {
         .. " `auto` = fulfillments when the site answers them, else a note" },
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
-  capabilities = { orders = true, stock = true, shipments = true },
+  capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -40,6 +40,14 @@ M.CAPABILITIES = {
       get_status = { "function" },
     },
   },
+  -- docs/connectors.md "The webhooks capability": verify(cart, headers, raw_body) -> true | nil,
+  -- why (constant time; headers with lower-case names), register(ctx, url, secret) -> true | nil, err
+  webhooks = {
+    fields = {
+      verify = { "function", required = true }, register = { "function", required = true },
+      topics = { "table" }, scopes = { "table" }, header = { "string" },
+    },
+  },
 }
 
 local STATUS_LIST = { type = "table", items = { type = "string" } }

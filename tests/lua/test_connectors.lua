@@ -94,7 +94,7 @@ for _, c in ipairs{
   { "wrongname", "connectors/wrongname/init.lua: name is 'other', not the directory's name 'wrongname'" },
   { "common", "connectors/common/init.lua: schema.batch_size is a setting every cart has; pick another name" },
   { "badrate", "connectors/badrate/init.lua: rate capacity must be at least 1, not 0" },
-  { "refunds", "connectors/refunds/init.lua: unknown capability 'refunds' (orders, shipments or stock)" },
+  { "refunds", "connectors/refunds/init.lua: unknown capability 'refunds' (orders, shipments, stock or webhooks)" },
   { "sorted", "connectors/sorted/orders.lua: sorted_by_updated needs updated_at(doc), the time the watermark moves to" },
   { "statuses", "connectors/statuses/orders.lua: statuses must list non-empty strings" },
   { "legacy", "connectors/legacy.lua: a connector is a package: connectors/legacy/init.lua (schema, capabilities) and"

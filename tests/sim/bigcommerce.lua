@@ -782,6 +782,31 @@ local COUNTED = { ["GET /inventory/locations"] = "stock_location_requests",
   ["GET /catalog/variants"] = "stock_lookup_requests", ["GET /inventory/items"] = "stock_read_requests",
   ["PUT /inventory/adjustments/absolute"] = "stock_push_requests" }
 
+-- POST /v3/hooks { scope, destination, is_active, headers }: a hook ({ data = hook }); a new order
+-- goes to store/order/created hooks as the thin payload, with the hook's headers (its secret).
+local function create_hook(sim, req)
+  local b = common.decode(req.body or "")
+  if type(b) ~= "table" or type(b.scope) ~= "string" or type(b.destination) ~= "string"
+      or not b.destination:match("^https?://") then
+    return problem(422, "scope and destination (https) are required")
+  end
+  local headers = type(b.headers) == "table" and b.headers or {}
+  local h = sim:add_hook{ url = b.destination, topic = b.scope, headers = headers }
+  local now = sim:now()
+  return common.response(200, { data = { id = h.id, client_id = "sim", store_hash = sim.store_hash,
+    scope = b.scope, destination = b.destination, is_active = b.is_active ~= false, headers = headers,
+    created_at = now, updated_at = now }, meta = {} })
+end
+
+function B.webhook_delivery(sim, hook, rec)
+  if hook.topic ~= "store/order/created" then return nil end
+  local headers = {}
+  for k, v in pairs(hook.headers or {}) do headers[k] = tostring(v) end
+  local body = common.encode({ scope = hook.topic, store_id = "1001", producer = "stores/" .. sim.store_hash,
+    created_at = sim:now(), hash = sim.rng:hex(40), data = { type = "order", id = rec.id } })
+  return { body = body, headers = headers }
+end
+
 local function route_v3(sim, req, rest)
   local params = common.parse_query(req.query_string)
   local counter = COUNTED[req.method .. " " .. rest]
@@ -791,6 +816,7 @@ local function route_v3(sim, req, rest)
     if req.method == "GET" and rest == "/catalog/variants" then return list_variants(sim, params) end
     if req.method == "GET" and rest == "/inventory/items" then return list_items(sim, params) end
     if req.method == "PUT" and rest == "/inventory/adjustments/absolute" then return absolute_adjustment(sim, req) end
+    if req.method == "POST" and rest == "/hooks" then return create_hook(sim, req) end
     return problem(404, "The requested resource was not found.")
   end)
 end

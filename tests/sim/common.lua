@@ -5,6 +5,8 @@
 
 local json = require "cjson"
 local task = require "cartwright.task"
+local http = require "cartwright.http"
+local crypto = require "cartwright.crypto"
 local httpd = require "cartwright.httpd"
 local ctime = require "cartwright.time"
 
@@ -751,6 +753,7 @@ function M.start(cart, opts)
     records = {}, by_id = {},
     faults = {}, pages_served = 0, on_page = opts.on_page,
     cache = opts.prerender and {} or nil,
+    hooks = {}, webhook_stats = { sent = 0, failed = 0 }, webhook_secret = opts.webhook_secret,
   }, Sim)
   sim.rng = M.rng(sim.seed)
   -- sim.orders[i]: the i-th order's document, decoded on each access (a copy: change orders
@@ -981,6 +984,60 @@ function Sim:apply_any_fault(resp_fn)
 end
 
 ---------------------------------------------------------------------------------------------
+-- Webhooks: the cart's registration endpoint calls sim:add_hook{ url, topic, secret?, headers? };
+-- an order placed through POST /_sim/orders is POSTed to every hook whose topic is the cart's
+-- "created" one, as cart.webhook_delivery(sim, hook, rec) -> { headers, body } renders it
+-- (signed). Deliveries run in one task per placement, each with a short timeout: fire and
+-- forget, at most WEBHOOK_MAX deliveries per placement. GET /_sim/webhooks lists the hooks and
+-- the counts; POST /_sim/webhooks { secret } sets the secret a cart signs with by itself.
+---------------------------------------------------------------------------------------------
+
+M.WEBHOOK_MAX = 200 -- deliveries per placement
+M.WEBHOOK_TIMEOUT = 5 -- seconds per delivery (Shopify gives 5)
+
+function Sim:add_hook(h)
+  self.hooks = self.hooks or {}
+  local hook = { id = #self.hooks + 1, url = h.url, topic = h.topic, secret = h.secret, headers = h.headers }
+  self.hooks[#self.hooks + 1] = hook
+  return hook
+end
+
+-- POSTs each new order to the hooks that want new orders; returns the number queued.
+function Sim:send_webhooks(ids)
+  local render = self.cart.webhook_delivery
+  if not render or not self.hooks or #self.hooks == 0 then return 0 end
+  local jobs = {}
+  for _, id in ipairs(ids) do
+    local rec = self.by_id[id]
+    for _, hook in ipairs(self.hooks) do
+      local d = rec and #jobs < M.WEBHOOK_MAX and render(self, hook, rec)
+      if d then jobs[#jobs + 1] = { url = hook.url, headers = d.headers, body = d.body } end
+    end
+  end
+  if #jobs == 0 then return 0 end
+  local stats = self.webhook_stats
+  task.spawn(function()
+    for _, j in ipairs(jobs) do
+      j.headers["Content-Type"] = j.headers["Content-Type"] or "application/json"
+      local res = http.request{ method = "POST", url = j.url, headers = j.headers, body = j.body,
+        timeout = M.WEBHOOK_TIMEOUT }
+      if res and res.status >= 200 and res.status < 300 then stats.sent = stats.sent + 1
+      else stats.failed = stats.failed + 1 end
+    end
+  end)
+  return #jobs
+end
+
+-- base64(HMAC-SHA256(secret, body)): how Shopify and WooCommerce sign a delivery
+function M.sign(secret, body) return crypto.base64(crypto.hmac_sha256(secret, body)) end
+
+local function hooks_view(sim)
+  local out = {}
+  for i, h in ipairs(sim.hooks or {}) do out[i] = { id = h.id, url = h.url, topic = h.topic } end
+  return { hooks = M.list(out), sent = sim.webhook_stats.sent, failed = sim.webhook_stats.failed }
+end
+
+---------------------------------------------------------------------------------------------
 -- /_sim control endpoints (no auth, JSON)
 ---------------------------------------------------------------------------------------------
 
@@ -1004,7 +1061,14 @@ function Sim:control(req)
     for i, rec in ipairs(self.records) do ids[i] = rec.id end
     return M.response(200, { ids = M.list(ids) })
   elseif method == "POST" and path == "/_sim/orders" then
-    return M.response(200, { ids = M.list(self:add_orders(tonumber(body.count) or 1)) })
+    local ids = self:add_orders(tonumber(body.count) or 1)
+    local queued = self:send_webhooks(ids)
+    return M.response(200, { ids = M.list(ids), webhooks = queued })
+  elseif method == "GET" and path == "/_sim/webhooks" then
+    return M.response(200, hooks_view(self))
+  elseif method == "POST" and path == "/_sim/webhooks" then
+    if type(body.secret) == "string" then self.webhook_secret = body.secret end
+    return M.response(200, hooks_view(self))
   elseif method == "POST" and path == "/_sim/faults" then
     return M.response(200, { queued = self:fault(body) })
   elseif method == "DELETE" and path == "/_sim/faults" then

@@ -905,6 +905,40 @@ end
 
 local gql_fulfill, gql_cancel, gql_order -- the shipments section, below
 
+-- Webhooks: webhookSubscriptionCreate(topic, webhookSubscription { callbackUrl, format }) registers
+-- a hook; a new order goes to ORDERS_CREATE hooks as the REST order JSON, signed with the app's
+-- client secret (the sim's webhook secret, else its app's client_secret, else S.WEBHOOK_SECRET).
+S.WEBHOOK_SECRET = "shpss_sim_webhook_secret"
+local WEBHOOK_TOPICS = { ORDERS_CREATE = "orders/create", ORDERS_UPDATED = "orders/updated",
+  ORDERS_CANCELLED = "orders/cancelled" }
+
+local function gql_webhook(sim, vars)
+  local sub = type(vars.sub) == "table" and vars.sub or type(vars.webhookSubscription) == "table"
+    and vars.webhookSubscription or {}
+  local topic = WEBHOOK_TOPICS[vars.topic]
+  local errs = {}
+  if not topic then errs[1] = { field = { "topic" }, message = "Topic is not supported" } end
+  if type(sub.callbackUrl) ~= "string" or not sub.callbackUrl:match("^https?://") then
+    errs[#errs + 1] = { field = { "webhookSubscription", "callbackUrl" }, message = "Address is invalid" }
+  end
+  local made = null
+  if #errs == 0 then
+    local h = sim:add_hook{ url = sub.callbackUrl, topic = topic }
+    made = { id = "gid://shopify/WebhookSubscription/" .. h.id, topic = vars.topic }
+  end
+  return common.response(200, { data = { webhookSubscriptionCreate = { webhookSubscription = made,
+    userErrors = common.list(errs) } }, extensions = cost_ext(sim, 10, 10) })
+end
+
+function S.webhook_delivery(sim, hook, rec)
+  if hook.topic ~= "orders/create" then return nil end
+  local secret = sim.webhook_secret or (sim.app and sim.app.client_secret) or S.WEBHOOK_SECRET
+  return { body = rec.json, headers = { ["X-Shopify-Topic"] = hook.topic,
+    ["X-Shopify-Hmac-Sha256"] = common.sign(secret, rec.json), ["X-Shopify-Shop-Domain"] = "sim.myshopify.com",
+    ["X-Shopify-API-Version"] = "2026-10", ["X-Shopify-Webhook-Id"] = sim.rng:uuid(),
+    ["X-Shopify-Triggered-At"] = common.iso_utc(sim:now()) } }
+end
+
 -- POST /admin/api/{version}/graphql.json { query, variables }: the operations the connector
 -- sends, told apart by their root field.
 local function graphql(sim, req)
@@ -915,6 +949,7 @@ local function graphql(sim, req)
   end
   local q, vars = body.query, type(body.variables) == "table" and body.variables or {}
   local resp, requested
+  if q:find("webhookSubscriptionCreate", 1, true) then return gql_webhook(sim, vars) end
   if q:find("fulfillmentCreate", 1, true) then resp, requested = gql_fulfill(sim, q, vars)
   elseif q:find("orderCancel", 1, true) then resp, requested = gql_cancel(sim, q, vars)
   elseif q:find("order%s*%(") then resp, requested = gql_order(sim, q, vars)

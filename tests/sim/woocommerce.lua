@@ -1342,7 +1342,34 @@ function W.malformed_body(sim, body)
       .. "<br />\n" .. body
 end
 
+-- POST webhooks { name, topic, delivery_url, secret, status }: a webhook (201). A new order goes
+-- to order.created webhooks as the order's JSON, signed with the webhook's secret.
+local function create_webhook(sim, req)
+  local b = common.decode(req.body or "")
+  if type(b) ~= "table" then return wp_error(400, "rest_invalid_json", "Invalid JSON body passed.") end
+  if type(b.topic) ~= "string" or not b.topic:match("^%a+%.%a+$") then
+    return wp_error(400, "rest_invalid_param", "Invalid parameter(s): topic", { params = { topic = "Invalid topic" } })
+  end
+  if type(b.delivery_url) ~= "string" or not b.delivery_url:match("^https?://") then
+    return wp_error(400, "rest_invalid_param", "Invalid parameter(s): delivery_url")
+  end
+  local h = sim:add_hook{ url = b.delivery_url, topic = b.topic, secret = type(b.secret) == "string" and b.secret or "" }
+  local r, e = b.topic:match("^(%a+)%.(%a+)$")
+  return common.response(201, { id = h.id, name = b.name or "", status = b.status or "active", topic = b.topic,
+    resource = r, event = e, delivery_url = b.delivery_url, secret = h.secret,
+    date_created = common.local_time(sim:now(), 0) })
+end
+
+function W.webhook_delivery(sim, hook, rec)
+  if hook.topic ~= "order.created" then return nil end
+  return { body = rec.json, headers = { ["X-WC-Webhook-Source"] = sim.url .. "/",
+    ["X-WC-Webhook-Topic"] = hook.topic, ["X-WC-Webhook-Resource"] = "order", ["X-WC-Webhook-Event"] = "created",
+    ["X-WC-Webhook-Signature"] = common.sign(hook.secret or "", rec.json), ["X-WC-Webhook-ID"] = tostring(hook.id),
+    ["X-WC-Webhook-Delivery-ID"] = tostring(sim.rng:int(1, 999999)) } }
+end
+
 local function route(sim, req, rest, pairs_, map)
+  if rest == "/webhooks" and req.method == "POST" then return create_webhook(sim, req) end
   local shipped = route_shipments(sim, req, rest, map)
   if shipped then return shipped end
   if is_products_route(rest) then
@@ -1364,7 +1391,8 @@ local function route(sim, req, rest, pairs_, map)
   end)
 end
 
-local KNOWN = { ["/orders"] = true, ["/system_status"] = true, ["/reports/orders/totals"] = true }
+local KNOWN = { ["/orders"] = true, ["/system_status"] = true, ["/reports/orders/totals"] = true,
+  ["/webhooks"] = true }
 
 local function cannot_view(rest)
   if rest:match("/batch$") then
