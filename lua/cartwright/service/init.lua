@@ -40,9 +40,13 @@ function M.start(s, opts)
   if not host then return nil, "listen: HOST:PORT expected, got " .. listen end
   local svc = { sched = scheduler.new(s), s = s }
   svc.routes = route_modules()
+  local ok_hooks, hooks = pcall(require, "cartwright.service.webhooks")
+  svc.webhooks = ok_hooks and hooks or nil
   local server, lerr = httpd.listen{ host = host, port = tonumber(port), handler = function(req)
     for _, mod in ipairs(svc.routes) do
-      local res = mod.handler(svc.s, req, svc)
+      -- webhooks: a valid one asks for an import of its cart now (never trusting the body)
+      local extra = mod == svc.webhooks and function(cart) svc.sched:poke(cart, "orders") end or svc
+      local res = mod.handler(svc.s, req, extra)
       if res then return res end
     end
     return not_found()

@@ -46,7 +46,7 @@ end
 --- A scheduler for session s (its cfg and db). opts: { holder }.
 function M.new(s, opts)
   opts = opts or {}
-  return setmetatable({ s = s, holder = opts.holder or lease.holder("serve"), loops = {}, inflight = 0,
+  return setmetatable({ s = s, holder = opts.holder or lease.holder("serve"), loops = {}, poked = {}, inflight = 0,
     stopping = false }, Sched)
 end
 
@@ -127,8 +127,12 @@ function Sched:loop(name, service)
   local failures = 0
   local cart = self.s.cfg.carts and self.s.cfg.carts[name] or {}
   local next_at = task.now() + math.random() * math.min(M.interval(cart, service), 2)
-  while not self.stopping and self.loops[name .. "/" .. service] do
+  local key = name .. "/" .. service
+  while not self.stopping and self.loops[key] do
     local now = task.now()
+    if self.poked[key] then -- a webhook: run now (a burst while a run is in flight: one more run)
+      self.poked[key], next_at = nil, now
+    end
     if now < next_at then
       task.sleep(math.min(M.TICK, next_at - now))
     else
@@ -175,6 +179,12 @@ function Sched:sync_carts()
     end
   end
   return n
+end
+
+--- Asks for a run of a cart's service now (a valid webhook), at the task's next tick. Pokes
+--- that arrive together, or while a run is in flight, make one run more, not one each.
+function Sched:poke(name, service)
+  self.poked[name .. "/" .. (service or "orders")] = true
 end
 
 function Sched:start()
