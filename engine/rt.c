@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "budget.h"
 #include "log.h"
@@ -475,6 +478,26 @@ static int l_cpu(lua_State *L)
     return 1;
 }
 
+/* task.process() -> pid, host: this process's id and the host's name (a lease's holder names
+ * them, so a lease whose process died on this host is taken over at once) */
+static int l_process(lua_State *L)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    lua_pushinteger(L, (lua_Integer)getpid());
+    lua_pushstring(L, host);
+    return 2;
+}
+
+/* task.alive(pid) -> boolean: whether a process with that id runs on this host */
+static int l_alive(lua_State *L)
+{
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    if (pid <= 0 || pid > 0x7fffffff) return lua_pushboolean(L, 0), 1;
+    lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
+    return 1;
+}
+
 /* task.memory() -> bytes held by the Lua state */
 static int l_memory(lua_State *L)
 {
@@ -572,7 +595,7 @@ int task_open(lua_State *L)
     static const luaL_Reg handle_methods[] = {{"wait", l_wait}, {"done", l_done}, {NULL, NULL}};
     static const luaL_Reg fns[] = {
         {"spawn", l_spawn},   {"sleep", l_sleep},     {"yield", l_yield},     {"now", l_now},
-        {"monotonic", l_monotonic}, {"cpu", l_cpu},   {"memory", l_memory},
+        {"monotonic", l_monotonic}, {"cpu", l_cpu}, {"process", l_process}, {"alive", l_alive},   {"memory", l_memory},
         {"current", l_current}, {"limited_call", l_limited_call}, {"on_reload", l_on_reload},
         {NULL, NULL}};
     if (luaL_newmetatable(L, TASK_MT)) {

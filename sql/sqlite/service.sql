@@ -8,6 +8,13 @@ INSERT INTO job_leases(cart, service, holder, expires) VALUES(:cart, :service, :
   WHERE job_leases.holder = excluded.holder OR job_leases.expires < :at
   RETURNING holder
 
+-- name: lease_steal (one)
+-- takes a lease from a holder whose process is gone (its host's process table says so); no row:
+-- it changed hands meanwhile
+UPDATE job_leases SET holder = :holder, expires = :expires
+  WHERE cart = :cart AND service = :service AND holder = :dead
+  RETURNING holder
+
 -- name: lease_get (one)
 SELECT holder, expires FROM job_leases WHERE cart = :cart AND service = :service
 

@@ -73,8 +73,24 @@ T.match(err, "another process is importing shop %(test%)", "import says another 
 os.execute("sleep 2")
 T.eq(stored(), 5, "while the lease is held nobody imports")
 db:lease_release{ cart = "shop", service = "orders", holder = "test" }
-db:close()
 T.eq(until_stored(6, 10), 6, "lease released: serve imports the new order")
+
+-- a lease whose holder process is gone on this host (a kill -9) is taken over at once, not
+-- waited out for its 30 s
+local _, host = require("cartwright.task").process()
+local gone = string.format("import/%s/%d/deadbeef", host, 2147483646)
+local planted
+for _ = 1, 100 do -- bounded: take it when serve is between runs
+  planted = db:lease_take{ cart = "shop", service = "orders", holder = gone, expires = os.time() + 60, at = os.time() }
+  if planted then break end
+  os.execute("sleep 0.05")
+end
+T.ok(planted, "a dead process's lease planted (expires in 60 s)")
+local t_dead = os.time()
+code, _, err = cw{ "import", "shop", "--wait", "0" }
+T.eq(code, 0, "import takes over the lease of a process that is gone: exit 0", err)
+T.ok(os.time() - t_dead < 10, "at once, not after the lease's 30 s")
+db:close()
 
 -- runs: one audit row per run with its figures
 code, out = cw{ "runs", "shop", "--json" }

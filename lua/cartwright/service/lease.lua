@@ -9,9 +9,19 @@ local M = {}
 M.TTL = 30 -- seconds a lease lasts without renewal
 local STEP = 0.25 -- how often a waiting taker looks again, and a keeper checks it should stop
 
---- A holder name unique to this process and use, e.g. "serve/1a2b3c4d".
+--- A holder name unique to this process and use: kind, host, process id and a random part,
+--- e.g. "serve/shop-1/4242/1a2b3c4d".
 function M.holder(kind)
-  return string.format("%s/%08x", kind, math.random(0, 0x7fffffff))
+  local pid, host = task.process()
+  return string.format("%s/%s/%d/%08x", kind, host, pid, math.random(0, 0x7fffffff))
+end
+
+-- Whether a holder is a process of this host that is gone (killed, crashed): its lease need
+-- not be waited out.
+local function dead(holder)
+  local host, pid = tostring(holder):match("^[^/]+/(.+)/(%d+)/%x+$")
+  local _, me = task.process()
+  return host == me and not task.alive(math.tointeger(tonumber(pid)) or 0)
 end
 
 --- Takes (or renews) the lease. true | false, the other holder.
@@ -22,6 +32,11 @@ function M.take(db, cart, service, holder, ttl)
   if row then return true end
   if row == nil then return false, "the store: " .. tostring(err) end -- e.g. busy: not taken
   local other = db:lease_get{ cart = cart, service = service }
+  if other and dead(other.holder) then
+    local stolen = db:lease_steal{ cart = cart, service = service, holder = holder, dead = other.holder,
+      expires = now + (ttl or M.TTL) }
+    if stolen then return true end
+  end
   return false, other and other.holder or "?"
 end
 
