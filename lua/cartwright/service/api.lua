@@ -12,6 +12,7 @@ local ops_carts = require "cartwright.ops.carts"
 local ops_import = require "cartwright.ops.import"
 local ops_orders = require "cartwright.ops.orders"
 local ops_outbox = require "cartwright.ops.outbox"
+local ops_sync = require "cartwright.ops.sync"
 local ops_ship = require "cartwright.ops.ship"
 local ops_ship_map = require "cartwright.ops.ship_map"
 local ops_stock = require "cartwright.ops.stock"
@@ -262,8 +263,17 @@ local function outbox_retry(s, _, p)
     ops_outbox.retry(s, p.id))
 end
 
-local function scheduler_missing()
-  return fail(501, "not_implemented", "the scheduler (service/scheduler.lua) is not part of this build yet")
+local function runs(s, req)
+  local q = req.query or {}
+  return answer(function(r) return { runs = list(r) } end,
+    ops_sync.runs(s, q.cart ~= "" and q.cart or nil, q.limit))
+end
+
+-- POST /api/v1/sync/{cart}/{service}/start|stop: a running serve sees it at its next tick
+local function sync_set(running)
+  return function(s, _, p)
+    return answer(function(r) return { services = list(r) } end, ops_sync.set_running(s, p.cart, p.service, running))
+  end
 end
 
 --- The routes: { method, path template ({name} matches one segment), function(s, req, params) }.
@@ -279,9 +289,9 @@ M.routes = {
   { "POST", "/api/v1/ship-map", ship_map },
   { "GET", "/api/v1/outbox", outbox },
   { "POST", "/api/v1/outbox/{id}/retry", outbox_retry },
-  { "GET", "/api/v1/runs", scheduler_missing },
-  { "POST", "/api/v1/sync/{cart}/{service}/start", scheduler_missing },
-  { "POST", "/api/v1/sync/{cart}/{service}/stop", scheduler_missing },
+  { "GET", "/api/v1/runs", runs },
+  { "POST", "/api/v1/sync/{cart}/{service}/start", sync_set(true) },
+  { "POST", "/api/v1/sync/{cart}/{service}/stop", sync_set(false) },
 }
 
 local function segments(path)
