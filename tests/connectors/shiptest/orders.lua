@@ -1,22 +1,9 @@
 -- Orders of the test cart: GET /orders -> [{ id, updated_at, lines = { { id, sku, qty } } }].
-local jraw = require "cartwright.jsonraw"
 
 return {
   statuses = { open = "payment_received", shipped = "shipped", gone = "cancelled", waiting = "received" },
   default_download_statuses = { "open" },
-  fetch_orders = function(ctx, _, page)
-    local res, err = ctx:request{ url = ctx.origin .. "/orders" }
-    if not res then return nil, err end
-    if res.status ~= 200 then return nil, "HTTP " .. res.status end
-    local raws = jraw.array(res.body)
-    local docs = {}
-    for i, r in ipairs(raws) do docs[i] = jraw.decode(r) end
-    if #raws > 0 then
-      local ok, perr = page(raws, docs)
-      if not ok then return nil, perr end
-    end
-    return true
-  end,
+  fetch_orders = require("connectors.testcart_orders").fetch_orders,
   normalize = function(_, d)
     local lines = {}
     for i, l in ipairs(d.lines) do

@@ -1,22 +1,9 @@
 -- Orders of the test cart: GET /orders -> [{ id, sku, qty, updated_at }] in one page.
-local jraw = require "cartwright.jsonraw"
 
 return {
   statuses = { "open" },
   default_download_statuses = { "open" },
-  fetch_orders = function(ctx, _, page)
-    local res, err = ctx:request{ url = ctx.origin .. "/orders" }
-    if not res then return nil, err end
-    if res.status ~= 200 then return nil, "HTTP " .. res.status end
-    local raws = jraw.array(res.body)
-    local docs = {}
-    for i, r in ipairs(raws) do docs[i] = jraw.decode(r) end
-    if #raws > 0 then
-      local ok, perr = page(raws, docs)
-      if not ok then return nil, perr end
-    end
-    return true
-  end,
+  fetch_orders = require("connectors.testcart_orders").fetch_orders,
   normalize = function(_, d)
     return { external_id = tostring(d.id), number = tostring(d.id), updated_at = d.updated_at, created_at = d.updated_at,
              cart_status = "open", totals = { total = "1.00" }, customer = {}, billing = {}, shipping = {},
