@@ -46,7 +46,7 @@ function M.handler(s, req, on_valid)
     log.warn("webhook for a cart whose connector has none", { cart = name, connector = conn.name })
     return refuse(404, "not_found", "this cart takes no webhooks")
   end
-  local ok, why = conn.webhooks.verify(cart, req.headers or {}, req.body or "")
+  local ok, why = conn.webhooks.verify(cart, req.headers or {}, req.body or "", req)
   if not ok then
     log.warn("webhook refused", { cart = name, reason = tostring(why) })
     return refuse(401, "unauthorized", "invalid signature")
