@@ -6,7 +6,8 @@
  * Stopping: SIGINT/SIGTERM stop whatever runs (budget_interrupt makes running Lua raise, the
  * loop is told through a pipe) and a deadline ends the process STOP_GRACE_MS later if it is
  * still going (SQLite's journal keeps the database consistent at any point); a second signal
- * ends it at once.
+ * ends it at once. A command that registered task.on_stop (serve) is not interrupted: its
+ * function runs in a task, the loop stops when it returns, and the deadline is its grace later.
  * Uses rt, budget, log, libevent, and the library version calls. */
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -136,7 +137,7 @@ static void say(const char *msg) /* async-signal-safe */
 static void on_deadline(int sig)
 {
     (void)sig;
-    say("cartwright: still running 1.5 s after the stop signal: exiting now (the database stays consistent)\n");
+    say("cartwright: still running after the stop signal's grace: exiting now (the database stays consistent)\n");
     _exit(EXIT_FAILED);
 }
 
@@ -149,12 +150,22 @@ static void on_stop_signal(int sig)
         _exit(EXIT_FAILED);
     }
     stop_signal = sig;
-    budget_interrupt();
+    int grace_ms = rt_stop_grace_ms();
+    if (!grace_ms) budget_interrupt();
     char c = (char)sig;
     ssize_t w = write(stop_pipe[1], &c, 1);
     (void)w;
-    struct itimerval it = {{0, 0}, {STOP_GRACE_MS / 1000, (STOP_GRACE_MS % 1000) * 1000}};
+    long ms = (long)grace_ms + STOP_GRACE_MS;
+    struct itimerval it = {{0, 0}, {ms / 1000, (ms % 1000) * 1000}};
     setitimer(ITIMER_REAL, &it, NULL);
+}
+
+/* The on_stop function's end (its jobs finished or were left resumable): the loop stops. */
+static void on_stop_done(task *t, lua_State *co, int ok, int nres, void *ud)
+{
+    (void)t, (void)nres;
+    if (!ok) log_write(LOG_ERROR, "stopping failed", (const char *[]){"error", lua_tostring(co, -1), NULL});
+    rt_stop(ud);
 }
 
 /* On the loop: the stop signal's pipe, or SIGHUP (through libevent). */
@@ -167,7 +178,13 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
         ssize_t n = read(fd, &c, 1);
         (void)n;
         log_write(LOG_INFO, "stopping", (const char *[]){"signal", c == SIGINT ? "INT" : "TERM", NULL});
-        rt_stop(r);
+        lua_State *L = rt_lua(r);
+        if (lua_getfield(L, LUA_REGISTRYINDEX, "cartwright.on_stop") == LUA_TFUNCTION)
+            rt_spawn(r, L, 0, on_stop_done, r);
+        else {
+            lua_pop(L, 1);
+            rt_stop(r);
+        }
         return;
     }
     log_write(LOG_INFO, "reload requested", NULL);

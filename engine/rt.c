@@ -590,6 +590,26 @@ static int l_on_reload(lua_State *L)
     return 0;
 }
 
+/* The grace a registered on_stop asked for, in ms (0: none). Read by the stop signal's
+ * handler, hence a sig_atomic_t. */
+static volatile sig_atomic_t stop_grace_ms;
+
+int rt_stop_grace_ms(void) { return stop_grace_ms; }
+
+/* task.on_stop(fn, grace_seconds): on SIGTERM/SIGINT, fn runs in a new task instead of running
+ * Lua being interrupted; the loop stops when fn returns, or the process ends grace_seconds
+ * (plus the usual 1.5 s) after the signal. For a service that lets its jobs finish. */
+static int l_on_stop(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_Number grace = luaL_checknumber(L, 2);
+    luaL_argcheck(L, grace >= 0 && grace <= 3600, 2, "grace seconds between 0 and 3600");
+    lua_settop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "cartwright.on_stop");
+    stop_grace_ms = (sig_atomic_t)(grace * 1000);
+    return 0;
+}
+
 int task_open(lua_State *L)
 {
     static const luaL_Reg handle_methods[] = {{"wait", l_wait}, {"done", l_done}, {NULL, NULL}};
@@ -597,6 +617,7 @@ int task_open(lua_State *L)
         {"spawn", l_spawn},   {"sleep", l_sleep},     {"yield", l_yield},     {"now", l_now},
         {"monotonic", l_monotonic}, {"cpu", l_cpu}, {"process", l_process}, {"alive", l_alive},   {"memory", l_memory},
         {"current", l_current}, {"limited_call", l_limited_call}, {"on_reload", l_on_reload},
+        {"on_stop", l_on_stop},
         {NULL, NULL}};
     if (luaL_newmetatable(L, TASK_MT)) {
         luaL_newlib(L, handle_methods);

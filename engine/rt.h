@@ -59,6 +59,8 @@ void rt_release(rt *r);
 int rt_run(rt *r);
 void rt_stop(rt *r);
 int rt_stopping(rt *r);
+/* The stop grace task.on_stop registered, in ms (0: none); async-signal-safe. */
+int rt_stop_grace_ms(void);
 
 /* Lua module openers (registered into package.preload by rt_new). */
 int task_open(lua_State *L);

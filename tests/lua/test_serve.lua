@@ -1,7 +1,7 @@
 -- `cartwright serve` through the real binary against a Shopify simulator (separate processes):
 -- scheduled imports of new orders; sync stop/start per cart; a CLI import while another
--- process holds the cart's lease says so and imports nothing; SIGTERM exits 0 and a restart
--- loses nothing. Every wait is bounded.
+-- process holds the cart's lease says so and imports nothing; SIGTERM lets the run in flight
+-- finish within its 10 s grace, exits 0, and a restart loses nothing. Every wait is bounded.
 local T = require "t"
 local json = require "cjson.safe"
 local http = require "cartwright.http"
@@ -102,13 +102,36 @@ for line in out:gmatch("[^\n]+") do
 end
 T.eq(imported, 6, "runs: the orders runs imported 6 in all")
 
--- SIGTERM mid-run exits 0; a restart loses nothing
+-- SIGTERM mid-run: the service stops taking work (503) but lets the run in flight finish,
+-- then exits 0; nothing is left to a restart. The cart answers the run's list request 3 s late.
+local base = serve.out():match("listening on (http://[%d.:]+)")
+T.ok(base, "serve says where it listens")
+local function sim_stats()
+  return json.decode(assert(http.request{ url = shop.url .. "/_sim/stats" }).body)
+end
+local faults0 = sim_stats().faults
+assert(http.request{ method = "POST", url = shop.url .. "/_sim/faults", body = '{"delay":3,"count":1}' })
 place(4)
+local in_flight
+for _ = 1, 100 do -- bounded: 10 s (the orders interval is 1 s)
+  in_flight = sim_stats().faults > faults0
+  if in_flight then break end
+  os.execute("sleep 0.1")
+end
+T.ok(in_flight, "a scheduled run is waiting on the cart's late answer")
+local t_term = require("cartwright.task").monotonic()
 serve.signal("TERM")
+os.execute("sleep 0.3")
+local hres = http.request{ url = base .. "/healthz", timeout = 5 }
+T.eq(hres and hres.status, 503, "while stopping, new requests get 503")
 T.eq(serve.wait(12), 0, "SIGTERM: exit 0", serve.err())
+local waited = require("cartwright.task").monotonic() - t_term
+T.ok(waited >= 2 and waited < 11.5, "the stop waited for the run in flight, within the 10 s grace", waited)
+T.eq(stored(), 10, "the run in flight finished: its 4 orders are stored before the exit")
+T.match(serve.err(), "stopped cleanly", "the log says the stop was clean")
 serve.clean()
 serve = T.spawn({ "-c", cfg, "serve", "--listen", "127.0.0.1:0" })
-T.eq(until_stored(10, 10), 10, "after a restart every order is there")
+T.eq(until_stored(10, 10), 10, "after a restart every order is there, once")
 serve.signal("TERM")
 T.eq(serve.wait(12), 0, "SIGTERM again: exit 0")
 serve.clean()

@@ -11,6 +11,7 @@ local task = require "cartwright.task"
 local M = {}
 
 M.DEFAULT_LISTEN = "127.0.0.1:8484"
+M.STOP_GRACE = 10 -- seconds a SIGTERM leaves the jobs in flight to finish
 
 -- The route modules present in this build, in the order they are asked.
 local function route_modules()
@@ -30,6 +31,21 @@ local function not_found()
     body = '{"error":{"code":"not_found","message":"no such route"}}' }
 end
 
+local function unavailable()
+  return { status = 503, headers = { ["Content-Type"] = "application/json", ["Retry-After"] = "10" },
+    body = '{"error":{"code":"unavailable","message":"the service is stopping"}}' }
+end
+
+local function route(svc, req)
+  for _, mod in ipairs(svc.routes) do
+    -- webhooks: a valid one asks for an import of its cart now (never trusting the body)
+    local extra = mod == svc.webhooks and function(cart) svc.sched:poke(cart, "orders") end or svc
+    local res = mod.handler(svc.s, req, extra)
+    if res then return res end
+  end
+  return not_found()
+end
+
 --- Runs the service for session s. opts: { listen = "HOST:PORT", reload = fn() -> cfg | nil, err }.
 --- Returns the service { sched, server, port } | nil, err.
 function M.start(s, opts)
@@ -42,14 +58,14 @@ function M.start(s, opts)
   svc.routes = route_modules()
   local ok_hooks, hooks = pcall(require, "cartwright.service.webhooks")
   svc.webhooks = ok_hooks and hooks or nil
+  svc.requests = 0 -- requests being answered (a stop waits for them like for jobs)
   local server, lerr = httpd.listen{ host = host, port = tonumber(port), handler = function(req)
-    for _, mod in ipairs(svc.routes) do
-      -- webhooks: a valid one asks for an import of its cart now (never trusting the body)
-      local extra = mod == svc.webhooks and function(cart) svc.sched:poke(cart, "orders") end or svc
-      local res = mod.handler(svc.s, req, extra)
-      if res then return res end
-    end
-    return not_found()
+    if svc.draining then return unavailable() end
+    svc.requests = svc.requests + 1
+    local ok, res = pcall(route, svc, req)
+    svc.requests = svc.requests - 1
+    if not ok then error(res, 0) end
+    return res
   end }
   if not server then return nil, "cannot listen on " .. listen .. ": " .. tostring(lerr) end
   svc.server, svc.port, svc.host = server, server.port, host
@@ -65,15 +81,30 @@ function M.start(s, opts)
     svc.jobs = svc.sched:sync_carts()
     log.info("config reloaded", { jobs = tostring(svc.jobs) })
   end)
+  task.on_stop(function()
+    log.info("stopping: no new work, waiting for the runs in flight", { grace = tostring(M.STOP_GRACE) })
+    local left = M.stop(svc, M.STOP_GRACE)
+    if left > 0 then log.warn("stopped with runs in flight: they resume at the next start", { left = tostring(left) })
+    else log.info("stopped cleanly") end
+  end, M.STOP_GRACE)
   return svc
 end
 
---- Stops taking work and lets the runs in flight finish (up to grace seconds); closes the
---- listener. Returns the runs still in flight (0: clean).
+--- Stops taking work (new requests get 503, no job starts) and lets the runs and requests in
+--- flight finish, up to grace seconds; closes the listener. Returns what is still in flight
+--- (0: a clean stop; otherwise those runs are resumable: an import's watermark moves only after
+--- its orders are stored, an outbox entry is retried).
 function M.stop(svc, grace)
-  local left = svc.sched:stop(grace or 10)
+  grace = grace or M.STOP_GRACE
+  svc.draining = true
+  local deadline = task.monotonic() + grace
+  local left = svc.sched:stop(grace)
+  for _ = 1, math.ceil(grace / 0.05) + 1 do -- bounded: grace
+    if svc.requests == 0 or task.monotonic() >= deadline then break end
+    task.sleep(0.05)
+  end
   if svc.server then svc.server:close() end
-  return left
+  return left + svc.requests
 end
 
 return M
