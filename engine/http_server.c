@@ -16,6 +16,9 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#define DEFAULT_MAX_BODY ((size_t)8 << 20)
+#define MAX_HEADERS ((ev_ssize_t)64 << 10)
+
 struct http_server {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
@@ -61,7 +64,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     s->cb(r, s->ud);
 }
 
-http_server *http_server_listen(struct event_base *base, const char *host, int port,
+http_server *http_server_listen(struct event_base *base, const char *host, int port, size_t max_body,
                                 http_server_cb cb, void *ud, char *err, size_t errlen)
 {
     http_server *s = calloc(1, sizeof *s);
@@ -76,6 +79,10 @@ http_server *http_server_listen(struct event_base *base, const char *host, int p
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(s->http, on_request, s);
+    /* evhttp reads a whole body before the handler runs: these caps keep a client from making
+     * it buffer more than that (a longer body is refused as it arrives, never read to the end) */
+    evhttp_set_max_body_size(s->http, (ev_ssize_t)(max_body ? max_body : DEFAULT_MAX_BODY));
+    evhttp_set_max_headers_size(s->http, MAX_HEADERS);
     s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
     if (!s->sock) {
         snprintf(err, errlen, "cannot listen on %s:%d", host, port);

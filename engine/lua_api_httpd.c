@@ -168,7 +168,8 @@ static int l_index(lua_State *L)
     return 1;
 }
 
-/* httpd.listen{host = "127.0.0.1", port = 0, handler = fn} -> srv | nil, err */
+/* httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes} -> srv | nil, err
+ * (max_body: a longer request body is answered 413 unread; default 8 MiB) */
 static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -176,6 +177,10 @@ static int l_listen(lua_State *L)
     const char *host = luaL_optstring(L, -1, "127.0.0.1");
     lua_getfield(L, 1, "port");
     int port = (int)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, 1, "max_body");
+    lua_Integer max_body = luaL_optinteger(L, -1, 0);
+    luaL_argcheck(L, max_body >= 0 && max_body <= ((lua_Integer)1 << 30), 1, "max_body: 0 to 1 GiB");
+    lua_pop(L, 1);
     if (lua_getfield(L, 1, "handler") != LUA_TFUNCTION)
         return luaL_error(L, "httpd.listen: handler must be a function");
     server *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -183,7 +188,7 @@ static int l_listen(lua_State *L)
     s->r = rt_from_lua(L);
     luaL_setmetatable(L, SERVER_MT);
     char err[256];
-    s->s = http_server_listen(rt_base(s->r), host, port, on_request, s, err, sizeof err);
+    s->s = http_server_listen(rt_base(s->r), host, port, (size_t)max_body, on_request, s, err, sizeof err);
     if (!s->s) {
         lua_pushnil(L);
         lua_pushstring(L, err);

@@ -168,6 +168,20 @@ T.eq(st, 400, "a JSON array body: 400")
 st, v = call("POST", "/api/v1/stock", string.rep(" ", api.MAX_BODY + 1))
 T.eq(st, 413, "a body one byte too big: 413")
 T.eq(err_of(v).code, "too_large", "  too_large")
+-- the listener's own cap (serve sets it above the API's): a longer body is refused unread,
+-- the handler never runs; one at the cap is read whole
+local calls = 0
+local capped = assert(httpd.listen{ host = "127.0.0.1", port = 0, max_body = 4096, handler = function(req)
+  calls = calls + 1
+  return { status = 200, body = tostring(#req.body) }
+end })
+local capped_url = "http://127.0.0.1:" .. capped.port .. "/api/v1/stock"
+local cres = http.request{ method = "POST", url = capped_url, body = string.rep("x", 64 * 1024) }
+T.eq(cres and cres.status, 413, "a body past the listener's max_body: 413")
+T.eq(calls, 0, "  the handler never saw it")
+cres = assert(http.request{ method = "POST", url = capped_url, body = string.rep("x", 4096) })
+T.eq(cres.status .. " " .. cres.body, "200 4096", "a body at max_body is read whole")
+capped:close()
 st, v = call("DELETE", "/api/v1/orders")
 T.eq(st, 405, "DELETE on the orders: 405")
 st, v = call("GET", "/api/v1/nothing")

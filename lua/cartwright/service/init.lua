@@ -11,6 +11,7 @@ local task = require "cartwright.task"
 local M = {}
 
 M.DEFAULT_LISTEN = "127.0.0.1:8484"
+M.MAX_BODY = 2 * 1024 * 1024 -- bytes of a request body the listener reads at most
 M.STOP_GRACE = 10 -- seconds a SIGTERM leaves the jobs in flight to finish
 
 -- The route modules present in this build, in the order they are asked.
@@ -59,7 +60,9 @@ function M.start(s, opts)
   local ok_hooks, hooks = pcall(require, "cartwright.service.webhooks")
   svc.webhooks = ok_hooks and hooks or nil
   svc.requests = 0 -- requests being answered (a stop waits for them like for jobs)
-  local server, lerr = httpd.listen{ host = host, port = tonumber(port), handler = function(req)
+  -- the listener reads no body past MAX_BODY (refused 413 as it arrives); the API answers
+  -- its own JSON 413 above its smaller limit
+  local server, lerr = httpd.listen{ host = host, port = tonumber(port), max_body = M.MAX_BODY, handler = function(req)
     if svc.draining then return unavailable() end
     svc.requests = svc.requests + 1
     local ok, res = pcall(route, svc, req)
