@@ -21,5 +21,6 @@ return {
         .. " they all share `rate_limit`" },
   },
   rate = { capacity = 150, per_second = 5 }, -- Standard/Plus quota: 150 requests per 30 s
+  intervals = { orders = 300 }, -- `serve` defaults: webhooks bring orders at once; the poll is the safety net
   capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -64,6 +64,7 @@ return {
   },
   check_settings = check_settings, -- the settings together, after each one's own checks
   rate = { capacity = 40, per_second = 2 }, -- Standard plan leaky bucket; Plus shops allow more
+  intervals = { orders = 300 }, -- `serve` defaults: webhooks bring orders at once; the poll is the safety net
   origin = shop_url, -- "acme.myshopify.com" means https://acme.myshopify.com
   capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -29,5 +29,6 @@ return {
         .. " `auto` = fulfillments when the site answers them, else a note" },
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
+  intervals = { orders = 120 }, -- `serve` defaults: WooCommerce disables a webhook after 5 failed deliveries: poll more often
   capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -109,13 +109,14 @@ M.common = {
   intervals = { type = "table", example = "{ orders = 60 }",
     description = "seconds between the runs `cartwright serve` makes of each of this cart's services (each run"
       .. " jittered by up to a tenth, never two of one service at once; a failing run backs off, doubling up to"
-      .. " an hour). See [running.md](running.md)",
+      .. " an hour). A service not given here takes its connector's default (its page in docs/carts/), else"
+      .. " 300 for orders and 60 for the others. See [running.md](running.md)",
     fields = {
-      orders = { type = "number", default = 300, check = schema.number_between(1, 86400),
+      orders = { type = "number", check = schema.number_between(1, 86400),
         description = "the order import (1 to 86400)" },
-      inventory = { type = "number", default = 60, check = schema.number_between(1, 86400),
+      inventory = { type = "number", check = schema.number_between(1, 86400),
         description = "the stock push, for a cart with `sync_inventory` (1 to 86400)" },
-      shipments = { type = "number", default = 60, check = schema.number_between(1, 86400),
+      shipments = { type = "number", check = schema.number_between(1, 86400),
         description = "sending the shipments and statuses waiting in the outbox (1 to 86400)" },
     } },
   inventory = { type = "table", example = '{ warehouses = { "east" }, alias = "amazon", minimum = 2 }',

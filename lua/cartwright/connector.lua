@@ -10,7 +10,7 @@ local M = {}
 local PACKAGE = {
   name = { "string", required = true }, schema = { "table", required = true },
   capabilities = { "table", required = true }, api_version = { "string" }, rate = { "table" },
-  origin = { "function" }, check_settings = { "function" },
+  intervals = { "table" }, origin = { "function" }, check_settings = { "function" },
 }
 
 -- Each capability: its module in the package and the hooks it must or may have.
@@ -158,7 +158,12 @@ function M.load(name, common, dir)
     ok, err = schema.check_value(common.rate_limit, schema.copy(pkg.rate), "rate")
     if not ok then return nil, file .. ": " .. err end
   end
+  if pkg.intervals then -- the connector's defaults for `serve`, checked as a cart's setting is
+    ok, err = schema.check_value(common.intervals, schema.copy(pkg.intervals), "intervals")
+    if not ok then return nil, file .. ": " .. err end
+  end
   local conn = { name = pkg.name, api_version = pkg.api_version, schema = pkg.schema, rate = pkg.rate,
+                 intervals = pkg.intervals,
                  origin = pkg.origin, check_settings = pkg.check_settings, capabilities = {}, package = pkg, file = file }
   if next(pkg.capabilities) == nil then return nil, file .. ": capabilities is empty (e.g. { orders = true })" end
   for cap, on in pairs(pkg.capabilities) do

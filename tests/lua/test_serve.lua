@@ -14,6 +14,8 @@ T.write(cfg, string.format([[
 db = %q
 cart "shop" { connector = "shopify", url = %q, token = "shpat_test", download_statuses = { "open", "closed", "cancelled" },
   intervals = { orders = 1, shipments = 1 } }
+cart "woo" { connector = "woocommerce", url = "http://127.0.0.1:9", consumer_key = "ck_test_0123456789", consumer_secret = "cs_test_0123456789",
+  active = false, intervals = { shipments = 7 } }
 ]], dbpath, shop.url))
 local _
 local function cw(args) return T.cw({ "-c", cfg, table.unpack(args) }, {}, { timeout = 60 }) end
@@ -35,6 +37,19 @@ local function until_stored(want, max)
     os.execute("sleep 0.25")
   end
   return got
+end
+
+-- intervals: the cart's setting, else its connector's default (WooCommerce orders: 120), else 60
+do
+  local code, out = cw{ "sync", "status", "--json" }
+  T.eq(code, 0, "sync status: exit 0")
+  local got = {}
+  for line in out:gmatch("[^\n]+") do
+    local r = json.decode(line)
+    got[#got + 1] = string.format("%s/%s=%d", r.cart, r.service, r.interval)
+  end
+  T.eq(table.concat(got, " "), "shop/orders=1 shop/shipments=1 woo/orders=120 woo/shipments=7",
+    "intervals from the cart, its connector, then the defaults")
 end
 
 local serve = T.spawn({ "-c", cfg, "serve", "--listen", "127.0.0.1:0" })

@@ -46,14 +46,17 @@ function M.status(s)
   if not db then return ops.fail("failed", derr) end
   local out = {}
   for _, name in ipairs(s.cfg.cart_order or {}) do
-    local cart = carts.load(s.cfg, name)
+    local cart, conn = carts.load(s.cfg, name)
+    if not cart then -- a cart whose settings do not load never runs: say so, not nothing
+      out[#out + 1] = { cart = name, service = "orders", state = "STOPPED", last_error = tostring(conn) }
+    end
     local row = db:cart_get{ name = name } or {}
     for _, sv in ipairs(cart and scheduler.services(cart) or {}) do
       local st = db:sync_get{ cart = name, service = sv } or {}
       out[#out + 1] = { cart = name, service = sv,
         state = (st.running == 0 or (cart and not cart.active)) and "STOPPED" or "RUNNING",
         last_run = when(st.last_run), result = st.last_result or nil, last_error = st.last_error or nil,
-        next_run = when(st.next_run), interval = scheduler.interval(cart, sv),
+        next_run = when(st.next_run), interval = scheduler.interval(cart, sv, conn),
         watermark = sv == "orders" and row.watermark or nil }
     end
   end

@@ -32,9 +32,10 @@ function M.services(cart)
   return list
 end
 
---- The cart's interval for a service, in seconds.
-function M.interval(cart, service)
-  return (cart.intervals or {})[service] or M.DEFAULTS[service]
+--- The cart's interval for a service, in seconds: the cart's setting, else its connector's
+--- default (conn.intervals), else ours.
+function M.interval(cart, service, conn)
+  return (cart.intervals or {})[service] or (conn and conn.intervals or {})[service] or M.DEFAULTS[service]
 end
 
 --- The wait after `failures` failed runs in a row (0: the jittered interval).
@@ -125,8 +126,9 @@ end
 function Sched:loop(name, service)
   local db = self.s.db
   local failures = 0
-  local cart = self.s.cfg.carts and self.s.cfg.carts[name] or {}
-  local next_at = task.now() + math.random() * math.min(M.interval(cart, service), 2)
+  local cart, conn = carts.load(self.s.cfg, name)
+  cart = cart or {}
+  local next_at = task.now() + math.random() * math.min(M.interval(cart, service, conn), 2)
   local key = name .. "/" .. service
   while not self.stopping and self.loops[key] do
     local now = task.now()
@@ -136,8 +138,9 @@ function Sched:loop(name, service)
     if now < next_at then
       task.sleep(math.min(M.TICK, next_at - now))
     else
-      cart = carts.load(self.s.cfg, name) or cart
-      local interval = M.interval(cart, service)
+      local c2, conn2 = carts.load(self.s.cfg, name)
+      if c2 then cart, conn = c2, conn2 end
+      local interval = M.interval(cart, service, conn)
       local st = db:sync_get{ cart = name, service = service }
       if st and st.running == 0 then
         next_at = now + math.min(interval, M.STOPPED_RECHECK)
