@@ -52,3 +52,15 @@ UPDATE runs SET finished = :finished, window_to = :window_to, pages = :pages, se
 -- name: run_list (all)
 -- the newest first; :cart NULL: every cart
 SELECT * FROM runs WHERE (:cart IS NULL OR cart = :cart) ORDER BY id DESC LIMIT :limit
+
+-- name: endpoint_set (exec)
+-- a service's address, written when it listens and again to say it still runs
+INSERT INTO service_endpoints(holder, url, started, seen) VALUES(:holder, :url, :started, :seen)
+  ON CONFLICT(holder) DO UPDATE SET url = excluded.url, seen = excluded.seen
+
+-- name: endpoint_drop (exec)
+DELETE FROM service_endpoints WHERE holder = :holder
+
+-- name: endpoint_list (all)
+-- the most recently seen first
+SELECT holder, url, started, seen FROM service_endpoints ORDER BY seen DESC

@@ -1,6 +1,7 @@
 -- cartwright orders [filters] [--json], orders show ORDER [--json], release ORDER [--note],
--- hold ORDER --reason TEXT [--note].
+-- hold ORDER --reason TEXT [--note]. The changes go through a running service (cli/remote.lua).
 local ops = require "cartwright.ops.orders"
+local remote = require "cartwright.cli.remote"
 local json = require "cjson.safe"
 
 local M = {}
@@ -87,10 +88,11 @@ function M.show(args, opts, cli)
   return 0
 end
 
-local function change(fn, args, opts, cli, ...)
+local function change(fn, route, args, opts, cli, ...)
   local s, code = cli.session(opts)
   if not s then return code end
-  local r, err, kind = fn(s, args[1], ...)
+  local extra = table.pack(...)
+  local r, err, kind = remote.change(s, route, function() return fn(s, args[1], table.unpack(extra, 1, extra.n)) end)
   s:close()
   if not r then return cli.fail(err, kind) end
   if opts.json then
@@ -108,11 +110,14 @@ local function change(fn, args, opts, cli, ...)
 end
 
 function M.release(args, opts, cli)
-  return change(ops.release, args, opts, cli, opts.note)
+  local route = { path = "/api/v1/orders/" .. remote.seg(args[1]) .. "/release", body = { note = opts.note } }
+  return change(ops.release, route, args, opts, cli, opts.note)
 end
 
 function M.hold(args, opts, cli)
-  return change(ops.hold, args, opts, cli, opts.reason, opts.note)
+  local route = { path = "/api/v1/orders/" .. remote.seg(args[1]) .. "/hold",
+    body = { reason = opts.reason, note = opts.note } }
+  return change(ops.hold, route, args, opts, cli, opts.reason, opts.note)
 end
 
 return M

@@ -1,5 +1,6 @@
 -- cartwright outbox [--cart C] [--failed] [--json], outbox retry ID|--all [--json].
 local ops = require "cartwright.ops.outbox"
+local remote = require "cartwright.cli.remote"
 local render = require "cartwright.cli.stock"
 local json = require "cjson.safe"
 
@@ -38,7 +39,13 @@ function M.retry(args, opts, cli)
   end
   local s, code = cli.session(opts)
   if not s then return code end
-  local r, err, kind = ops.retry(s, args[1])
+  local function here() return ops.retry(s, args[1]) end
+  local r, err, kind -- one entry through a running service; --all here
+  if args[1] then
+    r, err, kind = remote.change(s, { path = "/api/v1/outbox/" .. remote.seg(args[1]) .. "/retry" }, here)
+  else
+    r, err, kind = here()
+  end
   local failed = r and render.render_pushes(cli, opts, r.pushed)
   s:close()
   if not r then return cli.fail("outbox retry: " .. err, kind) end

@@ -2,6 +2,7 @@
 -- what it records (sync_state, runs: migration 007).
 local service = require "cartwright.service"
 local ops = require "cartwright.ops.sync"
+local remote = require "cartwright.cli.remote"
 
 local M = {}
 
@@ -22,7 +23,18 @@ local function when(t) return t or "-" end
 local function set_running(args, opts, cli, running)
   local s, code = cli.session(opts)
   if not s then return code end
-  local list, err, kind = ops.set_running(s, args[1], args[2], running)
+  local list, err, kind = ops.targets(s, args[1], args[2])
+  if list then -- through a running service: one call per service (it sees it at once)
+    local out = {}
+    for _, sv in ipairs(list) do
+      local route = { path = string.format("/api/v1/sync/%s/%s/%s", remote.seg(args[1]), sv, running and "start" or "stop"),
+        unwrap = function(v) return v.services end }
+      local r, rerr, rkind = remote.change(s, route, function() return ops.set_running(s, args[1], sv, running) end)
+      if not r then list, err, kind = nil, rerr, rkind break end
+      for _, x in ipairs(r) do out[#out + 1] = x end
+    end
+    list = list and out
+  end
   s:close()
   if not list then return cli.fail(err, kind == "not_found" and "config" or kind) end
   for _, r in ipairs(list) do

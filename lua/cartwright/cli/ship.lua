@@ -3,6 +3,7 @@
 -- sent, when it is sent), 1 when it was recorded but the cart did not take it (it stays in the
 -- outbox), 2 for a refusal (bad usage, more than the unshipped quantity, a marketplace cart).
 local ops = require "cartwright.ops.ship"
+local remote = require "cartwright.cli.remote"
 local json = require "cjson.safe"
 
 local M = {}
@@ -37,8 +38,20 @@ end
 function M.ship(args, opts, cli)
   local s, code = cli.session(opts)
   if not s then return code end
-  local r, err, kind = ops.ship(s, args[1], { carrier = opts.carrier, tracking = opts.tracking, url = opts.url,
-                                              service = opts.service, lines = opts.line })
+  local sopts = { carrier = opts.carrier, tracking = opts.tracking, url = opts.url, service = opts.service,
+                  lines = opts.line }
+  local body, lines = { order = args[1], carrier = opts.carrier, tracking = opts.tracking, url = opts.url,
+                        service = opts.service }, {}
+  for i, l in ipairs(opts.line or {}) do
+    local sku, qty = tostring(l):match("^(.+):(%d+)$")
+    lines[i] = sku and { sku = sku, quantity = math.tointeger(tonumber(qty)) } or nil
+    if not lines[i] then lines = nil break end -- a malformed --line: said here, as without a service
+  end
+  if opts.line and #opts.line > 0 then body.lines = lines end
+  local route = lines and { path = "/api/v1/shipments", body = body }
+  local function here() return ops.ship(s, args[1], sopts) end
+  local r, err, kind
+  if route then r, err, kind = remote.change(s, route, here) else r, err, kind = here() end
   s:close()
   if not r then return cli.fail("ship: " .. err, kind) end
   local sh = r.shipment

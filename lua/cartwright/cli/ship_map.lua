@@ -1,5 +1,6 @@
 -- cartwright ship-map CODE METHOD [--cart C] [--json] | ship-map --list [--json].
 local ops = require "cartwright.ops.ship_map"
+local remote = require "cartwright.cli.remote"
 local json = require "cjson.safe"
 
 local M = {}
@@ -28,7 +29,8 @@ function M.run(args, opts, cli)
     end
     return 0
   end
-  local r, err, kind = ops.set(s, args[1], args[2], opts.cart)
+  local route = { path = "/api/v1/ship-map", body = { code = args[1], method = args[2], cart = opts.cart } }
+  local r, err, kind = remote.change(s, route, function() return ops.set(s, args[1], args[2], opts.cart) end)
   s:close()
   if not r then return cli.fail((kind == "usage" and "ship-map: " or "") .. err, kind) end
   if opts.json then

@@ -1,6 +1,8 @@
 -- cartwright stock [--sku S] [--cart C], stock set, stock import, stock push, stock unmapped,
--- alias set, alias import: parse, call ops/stock.lua, render.
+-- alias set, alias import: parse, call ops/stock.lua (set and import through a running service:
+-- cli/remote.lua), render.
 local ops = require "cartwright.ops.stock"
+local remote = require "cartwright.cli.remote"
 local json = require "cjson.safe"
 
 local M = {}
@@ -52,7 +54,10 @@ end
 function M.set(args, opts, cli)
   local s, code = cli.session(opts)
   if not s then return code end
-  local r, err, kind = ops.set(s, args[1], args[2], opts.warehouse)
+  local item = { sku = args[1], warehouse = opts.warehouse or ops.DEFAULT_WAREHOUSE,
+    quantity = math.tointeger(tonumber(args[2])) or args[2] }
+  local r, err, kind = remote.change(s, { path = "/api/v1/stock", body = { items = { item } } },
+    function() return ops.set(s, args[1], args[2], opts.warehouse) end)
   local rc = r and changed(cli, opts, r)
   s:close()
   if not r then return cli.fail("stock set: " .. err, kind) end
@@ -62,7 +67,17 @@ end
 function M.import(args, opts, cli)
   local s, code = cli.session(opts)
   if not s then return code end
-  local r, err, kind = ops.import(s, args[1])
+  -- the file is read and checked here (its errors name file:line); the figures go through a
+  -- running service as one all-or-nothing batch
+  local rows, rerr = ops.read_csv(args[1])
+  local r, err, kind
+  if not rows then r, err, kind = nil, rerr, "usage"
+  else
+    local items = {}
+    for i, row in ipairs(rows) do items[i] = { sku = row.sku, warehouse = row.warehouse, quantity = row.on_hand } end
+    r, err, kind = remote.change(s, { path = "/api/v1/stock", body = { items = items } },
+      function() return ops.import(s, args[1]) end)
+  end
   local rc = r and changed(cli, opts, r)
   s:close()
   if not r then return cli.fail("stock import: " .. err .. (kind == "usage" and " (nothing was imported)" or ""), kind) end

@@ -247,8 +247,13 @@ local function row_checker()
   end
 end
 
+--- Reads and checks a stock CSV without writing: rows { sku, warehouse, on_hand } | nil, "file:line: why".
+function M.read_csv(path)
+  return read_csv(path, { "sku", "warehouse", "quantity" }, row_checker())
+end
+
 function M.import(s, path)
-  local rows, err = read_csv(path, { "sku", "warehouse", "quantity" }, row_checker())
+  local rows, err = M.read_csv(path)
   if not rows then return ops.fail("usage", err) end
   return apply(s, rows)
 end

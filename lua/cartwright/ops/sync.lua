@@ -10,8 +10,8 @@ local M = {}
 
 local function when(t) return t and time.format(t) or nil end
 
--- The services named (one, or every service of the cart). list | nil, err, kind.
-local function targets(s, name, service)
+--- The services named (one, or every service of the cart). list | nil, err, kind.
+function M.targets(s, name, service)
   local cart, conn = carts.load(s.cfg, name)
   if not cart then return ops.fail("not_found", conn) end
   if service then
@@ -26,7 +26,7 @@ end
 --- Starts (running = true) or stops a cart's service, or all its services. Returns
 --- { { cart, service, state = "RUNNING" | "STOPPED" } } | nil, err, kind.
 function M.set_running(s, name, service, running)
-  local list, err, kind = targets(s, name, service)
+  local list, err, kind = M.targets(s, name, service)
   if not list then return nil, err, kind end
   local db, derr = s:open()
   if not db then return ops.fail("failed", derr) end

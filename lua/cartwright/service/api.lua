@@ -60,8 +60,8 @@ end
 -- the comparison nor its length check says anything about the configured token.
 local cmp_key = crypto.random_bytes(32)
 
--- The configured token: text, or nil, why (never the value).
-local function configured_token(cfg)
+--- The configured token: text, or nil, why (never the value). The CLI sends it too.
+function M.configured_token(cfg)
   local t = cfg.api_token
   if type(t) == "table" and t.env then
     local v = os.getenv(t.env)
@@ -75,7 +75,7 @@ end
 
 -- nil when the request may go on, else the reply refusing it.
 local function authenticate(s, req)
-  local token, why = configured_token(s.cfg)
+  local token, why = M.configured_token(s.cfg)
   if not token then
     return fail(503, "no_token", "the admin API is off: " .. why .. " (api_token = env \"NAME\" in the config)")
   end
@@ -195,13 +195,16 @@ local function import(s, req, p)
   if sbad then return sbad end
   local dry, dbad = field(b, "dry_run", "boolean")
   if dbad then return dbad end
+  local wait, wbad = field(b, "wait", "number")
+  if wbad then return wbad end
+  if wait and not (wait >= 0 and wait <= 300) then return fail(400, "bad_request", "wait must be 0 to 300 seconds") end
   return answer(function(r)
     local out = { results = list() }
     for i, x in ipairs(r) do out.results[i] = x end
     out.pushed, out.push_error = r.pushed and list(r.pushed), r.push_error
     out.sent, out.send_error = r.sent and list(r.sent), r.send_error
     return out
-  end, ops_import.run(s, { p.name }, { since = since, dry_run = dry }))
+  end, ops_import.run(s, { p.name }, { since = since, dry_run = dry, wait = wait }))
 end
 
 local function stock(s, req)

@@ -2,7 +2,9 @@
 -- (service/scheduler.lua) and the HTTP listener, which asks service.api, service.webhooks and
 -- service.metrics in turn (each `handler(s, req) -> res | nil`, nil: not its route; a module
 -- not installed is skipped), reloads the config on SIGHUP (a broken one keeps the last good
--- one). Uses cartwright.httpd, cartwright.task, config.
+-- one), publishes its address for the CLI (service/endpoint.lua) and, on SIGTERM, lets the runs
+-- in flight finish. Uses cartwright.httpd, cartwright.task, config.
+local endpoint = require "cartwright.service.endpoint"
 local httpd = require "cartwright.httpd"
 local log = require "cartwright.log"
 local scheduler = require "cartwright.service.scheduler"
@@ -68,10 +70,15 @@ function M.start(s, opts)
     local ok, res = pcall(route, svc, req)
     svc.requests = svc.requests - 1
     if not ok then error(res, 0) end
+    if req.method ~= "GET" and (req.path or ""):sub(1, 5) == "/api/" then -- who changed what, for the ops log
+      log.info("api", { method = req.method, path = req.path, status = tostring(res.status), peer = req.peer })
+    end
     return res
   end }
   if not server then return nil, "cannot listen on " .. listen .. ": " .. tostring(lerr) end
   svc.server, svc.port, svc.host = server, server.port, host
+  -- the CLI of this database finds the service here and sends its state changes through /api
+  svc.withdraw = endpoint.publish(db, svc.sched.holder, host, server.port)
   svc.jobs = svc.sched:start()
   task.on_reload(function()
     local cfg, rerr
@@ -100,6 +107,7 @@ end
 function M.stop(svc, grace)
   grace = grace or M.STOP_GRACE
   svc.draining = true
+  if svc.withdraw then svc.withdraw() end
   local deadline = task.monotonic() + grace
   local left = svc.sched:stop(grace)
   for _ = 1, math.ceil(grace / 0.05) + 1 do -- bounded: grace

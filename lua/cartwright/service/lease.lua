@@ -16,9 +16,9 @@ function M.holder(kind)
   return string.format("%s/%s/%d/%08x", kind, host, pid, math.random(0, 0x7fffffff))
 end
 
--- Whether a holder is a process of this host that is gone (killed, crashed): its lease need
--- not be waited out.
-local function dead(holder)
+--- Whether a holder is a process of this host that is gone (killed, crashed): its lease need
+--- not be waited out.
+function M.gone(holder)
   local host, pid = tostring(holder):match("^[^/]+/(.+)/(%d+)/%x+$")
   local _, me = task.process()
   return host == me and not task.alive(math.tointeger(tonumber(pid)) or 0)
@@ -32,7 +32,7 @@ function M.take(db, cart, service, holder, ttl)
   if row then return true end
   if row == nil then return false, "the store: " .. tostring(err) end -- e.g. busy: not taken
   local other = db:lease_get{ cart = cart, service = service }
-  if other and dead(other.holder) then
+  if other and M.gone(other.holder) then
     local stolen = db:lease_steal{ cart = cart, service = service, holder = holder, dead = other.holder,
       expires = now + (ttl or M.TTL) }
     if stolen then return true end
