@@ -67,6 +67,22 @@ end
 
 function M.clear_cache() cache = {} end
 
+--- Loads every rule of `lists` (lists of rule names) afresh from `dir`, as a SIGHUP asks: when
+--- all load they replace the rules loaded before; when one fails nothing changes and the error
+--- names its file:line. true | nil, err.
+function M.reload(lists, dir)
+  local old = cache
+  cache = {}
+  for _, names in ipairs(lists) do
+    local ok, err = M.load_list(names, dir)
+    if not ok then
+      cache = old
+      return nil, err
+    end
+  end
+  return true
+end
+
 local function quote(v)
   if type(v) == "string" then return "'" .. v .. "'" end
   return "(a " .. type(v) .. ")"

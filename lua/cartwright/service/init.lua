@@ -6,7 +6,9 @@
 -- in flight finish. Uses cartwright.httpd, cartwright.task, config.
 local endpoint = require "cartwright.service.endpoint"
 local httpd = require "cartwright.httpd"
+local carts = require "cartwright.carts"
 local log = require "cartwright.log"
+local rules = require "cartwright.rules"
 local scheduler = require "cartwright.service.scheduler"
 local task = require "cartwright.task"
 
@@ -49,6 +51,19 @@ local function route(svc, req)
   return not_found()
 end
 
+-- The rules every cart of cfg names, loaded afresh (their files may have changed): cfg | nil,
+-- err naming the broken file:line (the rules loaded before stay).
+local function reload_rules(cfg)
+  local lists = {}
+  for _, name in ipairs(cfg.cart_order or {}) do
+    local cart = carts.load(cfg, name)
+    if cart then lists[#lists + 1] = cart.rules or {} end
+  end
+  local ok, err = rules.reload(lists, cfg.rules_dir)
+  if not ok then return nil, err end
+  return cfg
+end
+
 --- Runs the service for session s. opts: { listen = "HOST:PORT", reload = fn() -> cfg | nil, err }.
 --- Returns the service { sched, server, port } | nil, err.
 function M.start(s, opts)
@@ -83,6 +98,7 @@ function M.start(s, opts)
   task.on_reload(function()
     local cfg, rerr
     if opts.reload then cfg, rerr = opts.reload() end
+    if cfg then cfg, rerr = reload_rules(cfg) end
     if not cfg then
       log.error("reload failed: the last good config stays", { err = tostring(rerr) })
       return
