@@ -443,6 +443,21 @@ static int l_sleep(lua_State *L)
     return rt_yield(L, &op->base);
 }
 
+/* task.wake(handle) -> true | false: ends that task's task.sleep now (false: it is not
+ * sleeping). For a loop that sleeps until its next due time but must act at once on news. */
+static int l_wake(lua_State *L)
+{
+    task_handle *h = luaL_checkudata(L, 1, TASK_MT);
+    task *t = h->t;
+    int sleeping = t && !t->finished && !t->queued && t->op && t->op->resume == sleep_resume;
+    if (sleeping) {
+        evtimer_del(((sleep_op *)t->op)->ev);
+        rt_wake(t);
+    }
+    lua_pushboolean(L, sleeping);
+    return 1;
+}
+
 /* task.yield(): lets every task that is ready run once, then goes on (a task that has just
  * spawned another lets it start its I/O before a long stretch of work). */
 static int l_yield(lua_State *L)
@@ -617,7 +632,7 @@ int task_open(lua_State *L)
         {"spawn", l_spawn},   {"sleep", l_sleep},     {"yield", l_yield},     {"now", l_now},
         {"monotonic", l_monotonic}, {"cpu", l_cpu}, {"process", l_process}, {"alive", l_alive},   {"memory", l_memory},
         {"current", l_current}, {"limited_call", l_limited_call}, {"on_reload", l_on_reload},
-        {"on_stop", l_on_stop},
+        {"on_stop", l_on_stop}, {"wake", l_wake},
         {NULL, NULL}};
     if (luaL_newmetatable(L, TASK_MT)) {
         luaL_newlib(L, handle_methods);

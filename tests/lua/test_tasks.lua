@@ -86,6 +86,21 @@ T.ok(okr and res and res.status == 200, "and the answer arrives")
 sim.stop()
 os.execute("rm -rf " .. dir)
 
+-- task.wake ends a sleep at once; a task that is not sleeping is not woken
+do
+  local t0 = task.monotonic()
+  local slept = task.spawn(function() task.sleep(10) return task.monotonic() end)
+  task.sleep(0.05)
+  T.eq(task.wake(slept), true, "wake: the sleeping task is woken")
+  T.eq(task.wake(slept), false, "wake again before it ran: false (woken once)")
+  local ok, at = slept:wait()
+  T.ok(ok and at - t0 < 1, "it ran on at once, not after 10 s", at and (at - t0))
+  T.eq(task.wake(slept), false, "wake of a finished task: false")
+  local busy = task.spawn(function() local n = 0 for i = 1, 10 do n = n + i end return n end)
+  T.eq(task.wake(busy), false, "wake of a task that has not slept: false")
+  T.eq(select(2, busy:wait()), 55, "  it runs as usual")
+end
+
 -- I/O from a coroutine that is not a task is refused with a clear message
 local co = coroutine.wrap(function() return pcall(task.sleep, 0) end)
 local okc, errc = co()

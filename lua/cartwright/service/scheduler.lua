@@ -17,8 +17,8 @@ local M = {}
 M.SERVICES = { "orders", "inventory", "shipments" }
 M.DEFAULTS = { orders = 300, inventory = 60, shipments = 60 }
 M.MAX_BACKOFF = 3600
-M.TICK = 0.25 -- how often a waiting task looks at the stop flag
-M.STOPPED_RECHECK = 1 -- how often a stopped service looks at sync_state again (seconds)
+M.MAX_SLEEP = 60 -- the longest a task sleeps before looking at its cart again (a poke or a stop wakes it)
+M.STOPPED_RECHECK = 5 -- how often a stopped service looks at sync_state again (seconds)
 
 local Sched = {}
 Sched.__index = Sched
@@ -47,8 +47,8 @@ end
 --- A scheduler for session s (its cfg and db). opts: { holder }.
 function M.new(s, opts)
   opts = opts or {}
-  return setmetatable({ s = s, holder = opts.holder or lease.holder("serve"), loops = {}, poked = {}, inflight = 0,
-    stopping = false }, Sched)
+  return setmetatable({ s = s, holder = opts.holder or lease.holder("serve"), loops = {}, marks = {}, poked = {}, inflight = 0,
+    stopping = false }, Sched) -- loops: key -> the task's handle (task.wake ends its sleep)
 end
 
 -- The jobs: each returns a run's figures { pages, seen, imported, updated, skipped, skipped_why }
@@ -123,20 +123,21 @@ end
 
 -- The task of one cart and service: runs it when due, until the scheduler stops or the cart
 -- leaves the config (a reload).
-function Sched:loop(name, service)
+function Sched:loop(name, service, me)
   local db = self.s.db
   local failures = 0
   local cart, conn = carts.load(self.s.cfg, name)
   cart = cart or {}
   local next_at = task.now() + math.random() * math.min(M.interval(cart, service, conn), 2)
   local key = name .. "/" .. service
-  while not self.stopping and self.loops[key] do
+  -- me: this task's own mark; a reload that dropped the cart and added it again started another
+  while not self.stopping and self.marks[key] == me do
     local now = task.now()
     if self.poked[key] then -- a webhook: run now (a burst while a run is in flight: one more run)
       self.poked[key], next_at = nil, now
     end
     if now < next_at then
-      task.sleep(math.min(M.TICK, next_at - now))
+      task.sleep(math.min(M.MAX_SLEEP, next_at - now)) -- a poke, a stop or a reload wakes it
     else
       local c2, conn2 = carts.load(self.s.cfg, name)
       if c2 then cart, conn = c2, conn2 end
@@ -170,24 +171,30 @@ function Sched:sync_carts()
       for _, service in ipairs(M.services(cart)) do wanted[name .. "/" .. service] = { name, service } end
     end
   end
-  for key in pairs(self.loops) do
-    if not wanted[key] then self.loops[key] = nil end
+  for key, handle in pairs(self.loops) do
+    if not wanted[key] then
+      self.loops[key], self.marks[key] = nil, nil
+      task.wake(handle) -- it sees it is no longer wanted and ends
+    end
   end
   local n = 0
   for key, w in pairs(wanted) do
     n = n + 1
     if not self.loops[key] then
-      self.loops[key] = true
-      task.spawn(function() self:loop(w[1], w[2]) end)
+      local me = {}
+      self.marks[key] = me
+      self.loops[key] = task.spawn(function() self:loop(w[1], w[2], me) end)
     end
   end
   return n
 end
 
---- Asks for a run of a cart's service now (a valid webhook), at the task's next tick. Pokes
+--- Asks for a run of a cart's service now (a valid webhook): its task wakes at once. Pokes
 --- that arrive together, or while a run is in flight, make one run more, not one each.
 function Sched:poke(name, service)
-  self.poked[name .. "/" .. (service or "orders")] = true
+  local key = name .. "/" .. (service or "orders")
+  self.poked[key] = true
+  if self.loops[key] then task.wake(self.loops[key]) end
 end
 
 function Sched:start()
@@ -198,6 +205,7 @@ end
 --- number still running at the end (0: all finished).
 function Sched:stop(grace)
   self.stopping = true
+  for _, handle in pairs(self.loops) do task.wake(handle) end
   local deadline = task.monotonic() + (grace or 10)
   for _ = 1, math.ceil((grace or 10) / 0.05) + 1 do
     if self.inflight == 0 or task.monotonic() >= deadline then break end
