@@ -26,18 +26,16 @@ function M.publish(db, holder, host, port)
   local url, started = client_url(host, port), task.now()
   db:endpoint_set{ holder = holder, url = url, started = started, seen = started }
   local stopped = false
-  task.spawn(function()
-    local due = task.now() + M.REFRESH
-    while not stopped do
-      task.sleep(0.25)
-      if not stopped and task.now() >= due then
-        db:endpoint_set{ holder = holder, url = url, started = started, seen = task.now() }
-        due = task.now() + M.REFRESH
-      end
+  local refresher = task.spawn(function()
+    for _ = 1, math.huge do -- ends when withdrawn (which wakes it)
+      task.sleep(M.REFRESH)
+      if stopped then break end
+      db:endpoint_set{ holder = holder, url = url, started = started, seen = task.now() }
     end
   end)
   return function()
     stopped = true
+    task.wake(refresher)
     db:endpoint_drop{ holder = holder }
   end
 end

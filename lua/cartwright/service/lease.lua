@@ -7,7 +7,7 @@ local task = require "cartwright.task"
 local M = {}
 
 M.TTL = 30 -- seconds a lease lasts without renewal
-local STEP = 0.25 -- how often a waiting taker looks again, and a keeper checks it should stop
+local STEP = 0.25 -- how often a waiting taker looks again
 
 --- A holder name unique to this process and use: kind, host, process id and a random part,
 --- e.g. "serve/shop-1/4242/1a2b3c4d".
@@ -61,18 +61,15 @@ end
 --- the renewals and releases the lease.
 function M.keep(db, cart, service, holder)
   local stopped = false
-  task.spawn(function()
-    local renew_at = task.now() + M.TTL / 3
+  local keeper = task.spawn(function()
     while not stopped do
-      task.sleep(STEP)
-      if not stopped and task.now() >= renew_at then
-        M.take(db, cart, service, holder)
-        renew_at = task.now() + M.TTL / 3
-      end
+      task.sleep(M.TTL / 3) -- stop() wakes it
+      if not stopped then M.take(db, cart, service, holder) end
     end
   end)
   return function()
     stopped = true
+    task.wake(keeper)
     M.release(db, cart, service, holder)
   end
 end
