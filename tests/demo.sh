@@ -31,9 +31,11 @@ url() { grep -o 'http://127.0.0.1:[0-9]*' "$work/$1.out" | head -1; }
 
 cat >"$work/cartwright.lua" <<CONF
 db = "$work/cartwright.db"
+api_token = env "ACME_API_TOKEN"
 cart "acme-shopify" {
   connector = "shopify", url = "$(url shopify)", token = env "ACME_SHOPIFY_TOKEN",
   order_prefix = "SH-", batch_size = 50, sync_inventory = true,
+  webhook_secret = env "ACME_SHOPIFY_WEBHOOK_SECRET",
 }
 cart "acme-bigcommerce" {
   connector = "bigcommerce", url = "$(url bigcommerce)", store_hash = "abc123",
@@ -47,6 +49,7 @@ cart "acme-woo" {
 }
 CONF
 export ACME_SHOPIFY_TOKEN=shpat_test ACME_BC_TOKEN=bc_test ACME_WOO_KEY=ck_test ACME_WOO_SECRET=cs_test
+export ACME_SHOPIFY_WEBHOOK_SECRET=whsec_demo ACME_API_TOKEN=demo-api-token-0123456789
 export CARTWRIGHT_CONFIG="$work/cartwright.lua"
 say "The config ($work/cartwright.lua): secrets come from the environment"
 sed -n '1,6p' "$work/cartwright.lua"
@@ -114,5 +117,54 @@ echo "\$ cartwright ship $bcnum --carrier UPS --tracking 1Z999AA10123456784"
 $cw --log-level warn ship "$bcnum" --carrier UPS --tracking 1Z999AA10123456784
 $cw shipments "$bcnum"
 $cw run tests/tools/demo_stock.lua bc-order "$(url bigcommerce)" "$bcid"
+echo
+
+say "Service mode: cartwright serve keeps every cart in sync on its own"
+$cw serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+serve_pid=$!
+pids+=("$serve_pid")
+for _ in $(seq 1 200); do grep -q 'listening' "$work/serve.out" && break; sleep 0.05; done
+cat "$work/serve.out"
+serve_url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.out" | head -1)
+$cw run tests/tools/demo_stock.lua hook-secret "$(url shopify)" whsec_demo
+echo "\$ cartwright webhooks register acme-shopify $serve_url/webhooks/acme-shopify"
+$cw --log-level warn webhooks register acme-shopify "$serve_url/webhooks/acme-shopify"
+sleep 2.5 # the service's first scheduled runs are over: what follows is the webhook's doing
+
+say "A customer buys at the Shopify store; its webhook reaches serve, which imports the order"
+$cw run tests/tools/demo_stock.lua open-order "$(url shopify)" >"$work/sold2"
+t0=$(date +%s%N)
+newid=$(sed -n 's/^id //p' "$work/sold2")
+sed -n '2,$s/^/  sold /p' "$work/sold2"
+sku2=$(sed -n '2p' "$work/sold2" | cut -d' ' -f1)
+newnum=""
+for _ in $(seq 1 100); do # bounded: 10 s
+  newnum=$($cw orders --cart acme-shopify --json | grep "\"external_id\":\"$newid\"" | grep -o '"number":"SH-[0-9]*"' | cut -d'"' -f4 || true)
+  [ -n "$newnum" ] && break
+  sleep 0.1
+done
+echo "  imported as $newnum within $(( ($(date +%s%N) - t0) / 1000000 )) ms of the sale (no poll: the next is minutes away)"
+echo "  and the other carts were lowered at once:"
+shows "$sku2"
+
+say "The back office ships it: the CLI hands the shipment to the running service"
+echo "\$ cartwright ship $newnum --carrier UPS --tracking 1Z999AA10123456785"
+$cw ship "$newnum" --carrier UPS --tracking 1Z999AA10123456785 2>&1 | grep -v '^ts=.*level=info msg="done by'
+$cw run tests/tools/demo_stock.lua shop-order "$(url shopify)" "$newid"
+grep 'msg=api ' "$work/serve.err" | grep 'path=/api/v1/shipments' | sed 's/^/  serve log: /'
+
+say "cartwright sync status"
+$cw sync status
+
+say "cartwright runs acme-shopify (newest first)"
+$cw runs acme-shopify | head -n 3
+
+say "Stopping the service (SIGTERM): runs in flight finish, then it exits 0"
+kill -TERM "$serve_pid"
+rc=0
+wait "$serve_pid" || rc=$?
+echo "  serve exited with $rc"
+grep -o 'msg="stopped cleanly"' "$work/serve.err" | sed 's/^/  serve log: /'
+[ "$rc" -eq 0 ]
 echo
 say "Demo finished"

@@ -3,6 +3,10 @@
 --   cartwright run tests/tools/demo_stock.lua order URL         places one order at a simulator; prints its SKUs
 --   cartwright run tests/tools/demo_stock.lua show SKU NAME=URL…  what each simulator shows for SKU
 --   cartwright run tests/tools/demo_stock.lua bc-order URL ID     a BigCommerce order's status and shipments
+--   cartwright run tests/tools/demo_stock.lua open-order URL      places Shopify orders until one is open;
+--                                                                 prints "id ID", then its SKUs
+--   cartwright run tests/tools/demo_stock.lua shop-order URL ID   a Shopify order's fulfillments
+--   cartwright run tests/tools/demo_stock.lua hook-secret URL S   the secret the Shopify simulator signs with
 local http = require "cartwright.http"
 local json = require "cjson.safe"
 local common = require "sim.common"
@@ -47,8 +51,32 @@ elseif what == "bc-order" then
   io.write(string.format("  at the cart: order %s is '%s', %d shipment(s)", arg[3], tostring(o.status), #ships))
   for _, sh in ipairs(ships) do io.write(string.format("; %s %s", tostring(sh.tracking_carrier), tostring(sh.tracking_number))) end
   io.write("\n")
+elseif what == "open-order" then
+  for _ = 1, 20 do -- bounded: the simulator makes some orders closed or cancelled, as shops have them
+    local id = string.format("%.0f", call("POST", arg[2] .. "/_sim/orders", '{"count":1}').ids[1])
+    local o = call("GET", arg[2] .. "/_sim/orders/" .. id)
+    if o.cancelled_at == json.null and o.closed_at == json.null and o.fulfillment_status == json.null then
+      io.write("id ", id, "\n")
+      for _, li in ipairs(o.line_items or {}) do
+        if li.sku and li.sku ~= "" then io.write(li.sku, " ", string.format("%.0f", li.quantity), "\n") end
+      end
+      return 0
+    end
+  end
+  io.stderr:write("no open order in 20 tries\n")
+  return 1
+elseif what == "shop-order" then
+  local s = call("GET", arg[2] .. "/_sim/shipments/" .. arg[3])
+  io.write(string.format("  at the cart: order %s has %d fulfillment(s)", arg[3], #(s.fulfillments or {})))
+  for _, f in ipairs(s.fulfillments or {}) do
+    io.write(string.format("; %s %s", tostring(f.tracking_company), tostring(f.tracking_number)))
+  end
+  io.write("\n")
+elseif what == "hook-secret" then
+  call("POST", arg[2] .. "/_sim/webhooks", json.encode({ secret = arg[3] }))
 else
-  io.stderr:write("usage: demo_stock.lua csv QTY | order URL | show SKU NAME=URL... | bc-order URL ID\n")
+  io.stderr:write("usage: demo_stock.lua csv QTY | order URL | show SKU NAME=URL... | bc-order URL ID | open-order URL"
+    .. " | shop-order URL ID | hook-secret URL SECRET\n")
   return 2
 end
 return 0

@@ -15,9 +15,11 @@ M.TIMEOUT = 600 -- seconds an operation may take at the service (an import of a 
 -- API error status -> the operations layer's error kind (the CLI's exit code follows it)
 local KINDS = { [400] = "usage", [404] = "not_found", [409] = "conflict", [422] = "config" }
 
--- JSON nulls become nils, as the operations return them
+-- JSON nulls become nils and whole numbers integers (JSON has one kind of number), as the
+-- operations return them
 local function strip(v)
   if v == json.null then return nil end
+  if math.type(v) == "float" then return math.tointeger(v) or v end
   if type(v) ~= "table" then return v end
   for k, x in pairs(v) do v[k] = strip(x) end
   return v

@@ -52,10 +52,12 @@ function M.sync_status(_, opts, cli)
   local list, err, kind = ops.status(s)
   s:close()
   if not list then return cli.fail(err, kind) end
+  local width = 12
+  for _, r in ipairs(list) do width = math.max(width, #r.cart) end
   for _, r in ipairs(list) do
     if opts.json then cli.json(r)
     else
-      cli.out("%-12s %-10s %-8s last %s %s  next %s%s%s", r.cart, r.service, r.state, when(r.last_run), r.result or "-",
+      cli.out("%-" .. width .. "s %-10s %-8s last %s %s  next %s%s%s", r.cart, r.service, r.state, when(r.last_run), r.result or "-",
         when(r.next_run), r.watermark and ("  watermark " .. r.watermark) or "",
         r.last_error and ("  error: " .. r.last_error) or "")
     end
