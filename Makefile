@@ -71,6 +71,8 @@ demo: build
 bench: build
 	./build/cartwright run tests/bench/http.lua
 	./build/cartwright run tests/bench/import.lua
+	./build/cartwright --log-level warn run tests/bench/oversell.lua
+	./build/cartwright --log-level warn run tests/bench/carts.lua
 
 # The binary to $(PREFIX)/bin, the Lua tree, connectors, rules, SQL and docs to
 # $(PREFIX)/share/cartwright (DESTDIR=… for packaging). See docs/operations.md.
