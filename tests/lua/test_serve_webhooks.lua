@@ -57,6 +57,40 @@ local took = task.monotonic() - t0
 T.eq(n, 1, "the webhook made serve import the new order (the poll is an hour away)")
 T.ok(took < 5, "within seconds of the order", string.format("%.2f s", took))
 
+-- a burst of 100 valid webhooks at once is one or two imports, not a hundred
+local function orders_runs()
+  local _, rout = cw{ "runs", "shop", "--json" }
+  local n = 0
+  for line in rout:gmatch("[^\n]+") do
+    local r = json.decode(line)
+    if r and r.service == "orders" then n = n + 1 end
+  end
+  return n
+end
+local before = orders_runs()
+local crypto = require "cartwright.crypto"
+local body = '{"id":1,"topic":"orders/updated"}'
+local sig = crypto.base64(crypto.hmac_sha256("whsec_test", body))
+local hs, accepted = {}, 0
+for i = 1, 100 do
+  hs[i] = task.spawn(function()
+    local r = http.request{ method = "POST", url = url .. "/webhooks/shop", body = body,
+      headers = { ["Content-Type"] = "application/json", ["X-Shopify-Hmac-Sha256"] = sig } }
+    if r and r.status == 200 then accepted = accepted + 1 end
+  end)
+end
+for _, h in ipairs(hs) do h:wait() end
+T.eq(accepted, 100, "a burst of 100 signed webhooks: all answered 200")
+local after, last, settled = before, -1, 0
+for _ = 1, 40 do -- bounded: 10 s; settled once no new run for 1 s
+  after = orders_runs()
+  if after == last then settled = settled + 1 else settled = 0 end
+  last = after
+  if settled >= 4 and after > before then break end
+  os.execute("sleep 0.25")
+end
+T.ok(after - before >= 1 and after - before <= 2, "  they made one or two imports", after - before)
+
 serve.signal("TERM")
 T.eq(serve.wait(12), 0, "SIGTERM: exit 0", serve.err())
 serve.clean()

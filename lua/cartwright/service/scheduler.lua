@@ -19,6 +19,7 @@ M.DEFAULTS = { orders = 300, inventory = 60, shipments = 60 }
 M.MAX_BACKOFF = 3600
 M.MAX_SLEEP = 60 -- the longest a task sleeps before looking at its cart again (a poke or a stop wakes it)
 M.STOPPED_RECHECK = 5 -- how often a stopped service looks at sync_state again (seconds)
+M.QUIET, M.MAX_DEBOUNCE = 0.03, 0.3 -- a poked run waits for a 30 ms lull in pokes, 0.3 s at most
 
 local Sched = {}
 Sched.__index = Sched
@@ -133,8 +134,11 @@ function Sched:loop(name, service, me)
   -- me: this task's own mark; a reload that dropped the cart and added it again started another
   while not self.stopping and self.marks[key] == me do
     local now = task.now()
-    if self.poked[key] then -- a webhook: run now (a burst while a run is in flight: one more run)
-      self.poked[key], next_at = nil, now
+    local poke = self.poked[key]
+    if poke then -- webhooks: run once they quiet down (a burst is one run, or two)
+      local due = math.min(poke.last + M.QUIET, poke.first + M.MAX_DEBOUNCE)
+      if now >= due then self.poked[key], next_at = nil, now
+      elseif due < next_at then next_at = due end
     end
     if now < next_at then
       task.sleep(math.min(M.MAX_SLEEP, next_at - now)) -- a poke, a stop or a reload wakes it
@@ -189,11 +193,15 @@ function Sched:sync_carts()
   return n
 end
 
---- Asks for a run of a cart's service now (a valid webhook): its task wakes at once. Pokes
---- that arrive together, or while a run is in flight, make one run more, not one each.
+--- Asks for a run of a cart's service now (a valid webhook): it starts when no other poke came
+--- for QUIET seconds, at most MAX_DEBOUNCE after the first. Pokes that arrive together, or while
+--- a run is in flight, make one run more, not one each.
 function Sched:poke(name, service)
   local key = name .. "/" .. (service or "orders")
-  self.poked[key] = true
+  local now = task.now()
+  local p = self.poked[key]
+  if p then p.last = now
+  else self.poked[key] = { first = now, last = now } end
   if self.loops[key] then task.wake(self.loops[key]) end
 end
 
