@@ -60,12 +60,12 @@ T.ok(took < 5, "within seconds of the order", string.format("%.2f s", took))
 -- a burst of 100 valid webhooks at once is one or two imports, not a hundred
 local function orders_runs()
   local _, rout = cw{ "runs", "shop", "--json" }
-  local n = 0
+  local runs = 0
   for line in rout:gmatch("[^\n]+") do
     local r = json.decode(line)
-    if r and r.service == "orders" then n = n + 1 end
+    if r and r.service == "orders" then runs = runs + 1 end
   end
-  return n
+  return runs
 end
 local before = orders_runs()
 local crypto = require "cartwright.crypto"
