@@ -271,7 +271,7 @@ local function refused(ctx, sent, errors, results)
     elseif general and general ~= "stale" then
       put(results, sku, { error = general })
     else
-      put(results, sku, { error = NOT_APPLIED })
+      put(results, sku, { again = true, why = NOT_APPLIED })
     end
   end
   return results

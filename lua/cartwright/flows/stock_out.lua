@@ -148,6 +148,10 @@ function Sync:send(entry)
       elseif type(r) == "table" and r.stale then
         local current = math.tointeger(r.current)
         if current == it.quantity then accepted[#accepted + 1] = it else stale[#stale + 1] = { item = it, current = current } end
+      elseif type(r) == "table" and r.again then
+        -- not applied through no fault of its own (the cart refused the batch for another
+        -- SKU): sent again with the next push, which follows as for a stale one
+        stale[#stale + 1] = { item = it }
       else
         errors[#errors + 1] = { sku = it.sku, error = type(r) == "table" and tostring(r.error) or "the cart did not answer for it" }
       end
