@@ -65,8 +65,9 @@ fuzz-merge: build-fuzz
 	  echo "$$t: $$(ls tests/fuzz/corpus/$$t | wc -l) files"; \
 	done
 
+# make demo CARTS=magento,shopify: only one order flow per cart named (tests/carts/ has them all)
 demo: build
-	./tests/demo.sh
+	CARTS="$(CARTS)" ./tests/demo.sh
 
 bench: build
 	./build/cartwright run tests/bench/http.lua

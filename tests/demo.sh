@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: three local cart simulators, then what a merchant does on day one — test each
 # cart, import its orders, release orders held for an unmapped shipping code, look at one
-# order and release it by hand, list orders.
+# order and release it by hand, list orders; stock and a shipment across the carts; `serve`
+# importing an order from its webhook; one order flow per newer cart.
+# CARTS=a,b (make demo CARTS=…): only one order flow per cart named.
 # Self-contained (loopback only, a temporary directory); exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,13 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# CARTS=a,b: one order flow per cart named (any cart with a tests/carts/ adapter), nothing else
+if [ -n "${CARTS:-}" ]; then
+  $cw run tests/tools/demo_carts.lua "$CARTS" "$work"
+  say "Demo finished"
+  exit 0
+fi
 
 say "Concurrency: 50 requests to a server that answers after 200 ms, from one thread"
 $cw run tests/demo.lua
@@ -166,5 +175,10 @@ wait "$serve_pid" || rc=$?
 echo "  serve exited with $rc"
 grep -o 'msg="stopped cleanly"' "$work/serve.err" | sed 's/^/  serve log: /'
 [ "$rc" -eq 0 ]
+
+# the carts added since (Magento, PrestaShop, Cart.com): one order flow each
+newer=""
+for c in magento prestashop cartcom; do [ -f "tests/carts/$c.lua" ] && newer="$newer${newer:+,}$c"; done
+if [ -n "$newer" ]; then $cw run tests/tools/demo_carts.lua "$newer" "$work"; fi
 echo
 say "Demo finished"
