@@ -16,7 +16,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#define DEFAULT_MAX_BODY ((size_t)8 << 20)
+#define DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define MAX_HEADERS ((ev_ssize_t)64 << 10)
 
 struct http_server {

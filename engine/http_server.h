@@ -12,7 +12,7 @@ typedef struct http_server_req http_server_req;
 
 typedef void (*http_server_cb)(http_server_req *req, void *ud);
 
-/* max_body: the largest request body read (more is answered 413 by evhttp, unread); 0 = 8 MiB.
+/* max_body: the largest request body read (more is answered 413 by evhttp, unread); 0 = 64 MiB.
  * Headers are capped at 64 KiB (431/400 beyond). */
 http_server *http_server_listen(struct event_base *base, const char *host, int port, size_t max_body,
                                 http_server_cb cb, void *ud, char *err, size_t errlen);

@@ -169,7 +169,7 @@ static int l_index(lua_State *L)
 }
 
 /* httpd.listen{host = "127.0.0.1", port = 0, handler = fn, max_body = bytes} -> srv | nil, err
- * (max_body: a longer request body is answered 413 unread; default 8 MiB) */
+ * (max_body: a longer request body is answered 413 unread; default 64 MiB) */
 static int l_listen(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);

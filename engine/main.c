@@ -137,7 +137,10 @@ static void say(const char *msg) /* async-signal-safe */
 static void on_deadline(int sig)
 {
     (void)sig;
-    say("cartwright: still running after the stop signal's grace: exiting now (the database stays consistent)\n");
+    if (rt_stop_grace_ms())
+        say("cartwright: runs still in flight after the stop signal's grace: exiting now (the database stays consistent)\n");
+    else
+        say("cartwright: still running 1.5 s after the stop signal: exiting now (the database stays consistent)\n");
     _exit(EXIT_FAILED);
 }
 

@@ -86,7 +86,7 @@ for name, msg in out:gmatch("([^\t\n]+)\t([^\n]*)") do said[name] = msg end
 for _, c in ipairs{
   { "good", "ok connectors/good/init.lua" },
   { "nohooks", "connectors/nohooks/orders.lua: fetch_orders is missing (a function)" },
-  { "typo", "connectors/typo/init.lua: unknown field 'shema' (api_version, capabilities, check_settings, name, origin, rate and schema)" },
+  { "typo", "connectors/typo/init.lua: unknown field 'shema' (api_version, capabilities, check_settings, intervals, name, origin, rate and schema)" },
   { "badspec", "connectors/badspec/init.lua: schema.token: type must be \"string\", \"number\", \"boolean\" or \"table\", not 'strin'" },
   { "nodesc", "connectors/nodesc/init.lua: schema.token: description must say what the setting is (the docs are generated from it)" },
   { "noorders", "connectors/noorders/init.lua: capability orders is declared but connectors/noorders/orders.lua is missing" },
