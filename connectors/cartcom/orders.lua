@@ -7,6 +7,7 @@
 -- Uses: api.lua, cjson.safe, cartwright.jsonraw, cartwright.cartdata, cartwright.time.
 
 local jraw = require "cartwright.jsonraw"
+local task = require "cartwright.task"
 local time = require "cartwright.time"
 local cd = require "cartwright.cartdata"
 local api = require "connectors.cartcom.api"
@@ -280,14 +281,26 @@ end
 
 -- X-AC-Call-Limit: "used/allowed" calls of the store's 10 s window (Steel 5, Bronze 10, Silver 20,
 -- Gold+ 50; installed apps share 50). It sizes the limiter at allowed per 10 s; a count that
--- is not two whole numbers, more used than allowed or an allowance of 0 is ignored. The header
--- says nothing of when the window ends: a 429's Retry-After does.
+-- is not two whole numbers, more used than allowed or an allowance of 0 is ignored. The window
+-- is fixed, not a leaky bucket, and the header does not say when it ends: a call counted 1 opened
+-- it, so the time since this process saw that call is the window's age (per store origin,
+-- whichever cart's ctx saw it). Not knowing, the window is taken to end a whole window from now:
+-- never more than `left` calls go before then, so the limiter cannot refill into a 429.
 local WINDOW = 10
+local windows = {} -- origin -> { start = monotonic time the window opened (nil: unknown), used }
+
 local function observe(res)
   local used, allowed = (res.headers["x-ac-call-limit"] or ""):match("^%s*(%d+)%s*/%s*(%d+)%s*$")
   used, allowed = tonumber(used), tonumber(allowed)
   if not used or not allowed or allowed == 0 or used > allowed then return nil end
-  return { capacity = allowed, per_second = allowed / WINDOW, left = allowed - used }
+  local origin = (res.url or ""):match("^(%a[%w+.-]*://[^/?#]+)") or ""
+  local now, w = task.monotonic(), windows[origin]
+  if used <= 1 then w = { start = now }
+  elseif not w or used < w.used or (w.start and now - w.start >= WINDOW) then w = {} end
+  w.used = used
+  windows[origin] = w
+  local reset = w.start and math.max(0, WINDOW - (now - w.start)) or WINDOW
+  return { capacity = allowed, per_second = allowed / WINDOW, left = allowed - used, reset = reset }
 end
 
 return {

@@ -107,7 +107,7 @@ function C.setup(sim, opts)
   sim.retry_after = opts.retry_after or "date" -- "date" (as documented: when the window resets) or "seconds"
   sim.empty_404 = opts.empty_404 == true -- page 1 of an empty list answers 404 too
   sim.page_max = tonumber(opts.page_max) or 250
-  sim.cache = {} -- uri -> { at, resp }: the server-side GET cache (not common's prerender)
+  sim.get_cache = {} -- uri -> { at, resp }: the server-side GET cache (common's `cache` is prerender's)
   sim.customers, sim.addresses = {}, {}
   sim.customer_seq, sim.address_seq, sim.item_seq = 0, 0, 100
   sim.shipments, sim.shipment_seq = {}, 0
@@ -1000,7 +1000,7 @@ end
 local function cached(sim, req, build)
   if req.method ~= "GET" or sim.cache_seconds <= 0 then return build() end
   local cc = (req.headers["cache-control"] or ""):lower()
-  local hit = sim.cache[req.uri]
+  local hit = sim.get_cache[req.uri]
   local now = sim.clock()
   if not cc:find("no%-cache") and hit and now - hit.at < sim.cache_seconds then
     sim.stats.cache_hits = sim.stats.cache_hits + 1
@@ -1013,7 +1013,7 @@ local function cached(sim, req, build)
     resp.headers["Cache-Control"] = "public, max-age=" .. sim.cache_seconds
     resp.headers["Last-Modified"] = C.http_date(math.floor(now))
     resp.headers["Expires"] = C.http_date(math.floor(now) + sim.cache_seconds)
-    sim.cache[req.uri] = { at = now, resp = common.copy_response(resp) }
+    sim.get_cache[req.uri] = { at = now, resp = common.copy_response(resp) }
   end
   return resp
 end
