@@ -164,7 +164,7 @@ local csv = { "sku,warehouse,quantity" }
 for i = 1, 12 do csv[#csv + 1] = common.catalog[i].sku .. ",main," .. (i + 3) end
 T.write(dir .. "/stock.csv", table.concat(csv, "\n") .. "\n")
 local code, out, err = T.cw({ "-c", cfg, "stock", "import", dir .. "/stock.csv" }, {}, { timeout = 60 })
-T.eq(code, 0, "stock import: exit 0", err)
+T.eq(code, 0, "stock import: exit 0", err .. out)
 code, out, err = T.cw({ "-c", cfg, "stock", "push", "cc", "--json" }, {}, { timeout = 120 })
 T.eq(code, 0, "stock push: exit 0", err .. out)
 local figs = json.decode(assert(http.request{ url = bsim.url .. "/_sim/stock" }).body)

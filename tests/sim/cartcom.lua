@@ -500,7 +500,10 @@ end
 
 local function order_resource(sim, req, rec, sub)
   local params = common.parse_query(req.query_string)
-  if sub == "" then return common.response(200, order_json(sim, rec, params.expand)) end
+  if sub == "" then
+    local j = order_json(sim, rec, params.expand)
+    return common.response(200, params.fields and select_fields({ j }, params.fields)[1] or j)
+  end
   if sub == "/items" then
     local page, count = paging(sim, params)
     if not page then return count end
@@ -843,6 +846,17 @@ local function put_status(sim, req, rec)
   return common.response(200, rec.json)
 end
 
+local function put_order(sim, req, rec)
+  local b = common.decode(req.body or "")
+  if type(b) ~= "table" then return bad_request("The request body is not valid JSON") end
+  if b.order_status_id ~= nil then
+    local id = math.tointeger(tonumber(b.order_status_id))
+    if not id or not STATUS_BY_ID[id] then return conflict("order_status_id " .. tostring(b.order_status_id) .. " is not a valid order status") end
+    assert(sim:change_order(rec.id, { order_status_id = id }))
+  end
+  return common.response(200, rec.json)
+end
+
 ---------------------------------------------------------------------------------------------
 -- Webhooks: POST /webhooks { event_type, url, store_id, failure_type, cache_length, fallback_url }
 ---------------------------------------------------------------------------------------------
@@ -947,6 +961,12 @@ local function route(sim, req, rest)
     local rec = sim.by_id[tonumber(oid)]
     if not rec then return not_found() end
     return apply_write(sim, function() return put_status(sim, req, rec) end)
+  end
+  if m == "PUT" and oid and osub == "" then -- a plain update: fields change, no status events fire
+    sim.stats.status_requests = sim.stats.status_requests + 1
+    local rec = sim.by_id[tonumber(oid)]
+    if not rec then return not_found() end
+    return apply_write(sim, function() return put_order(sim, req, rec) end)
   end
   if m == "POST" and rest:match("^/inventory/") then
     local how = rest:match("^/inventory/(%a+)$")
