@@ -29,5 +29,5 @@ return {
   -- the smallest plan's limit (Steel: 5 calls per 10 s); the store's X-AC-Call-Limit resizes it
   rate = { capacity = 5, per_second = 0.5 },
   origin = api.store_url,
-  capabilities = { orders = true, stock = true, shipments = true },
+  capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }
