@@ -19,7 +19,7 @@ local cents, fmt_cents = cd.cents, cd.fmt_cents
 -- 100 is the documented default; larger pages are asked for (the API's maximum is not
 -- documented: a store that answers fewer still pages correctly, as the end is its next_page)
 local PAGE_MAX, PAGE_DEFAULT = 250, 100
-local IDS_PER_CALL = 100 -- ids in one select_many (one page of its answer at count=100)
+local IDS_PER_CALL = 250 -- ids in one select_many, and its page size (followed when the store pages smaller)
 local CUSTOMER_FIELDS = "id,email,first_name,last_name,phone_number,company,customer_number,no_account"
 
 -- The simulator's and (as far as documented) a new store's statuses. A store may rename them or
@@ -48,7 +48,8 @@ end
 
 ---------------------------------------------------------------- addresses and customers
 -- The raw JSON of each resource among `ids`, by id: { [id] = { raw, doc } }, IDS_PER_CALL ids a
--- call (select_many; ids the store no longer has are simply absent).
+-- call (select_many; ids the store no longer has are simply absent). A store that pages the
+-- answer smaller than asked sends a next_page: followed.
 local function select_many(ctx, resource, ids, fields, what)
   local out, list = {}, {}
   for id in pairs(ids) do list[#list + 1] = id end
@@ -56,14 +57,21 @@ local function select_many(ctx, resource, ids, fields, what)
   for first = 1, #list, IDS_PER_CALL do
     local chunk = {}
     for i = first, math.min(#list, first + IDS_PER_CALL - 1) do chunk[#chunk + 1] = string.format("%d", list[i]) end
-    local res, err = api.get(ctx, resource .. "/select_many", { { "ids", table.concat(chunk, ",") },
-      { "count", IDS_PER_CALL }, { "fields", fields } }, what)
-    if not res then return nil, err end
-    local raws, docs = jraw.split_decode(res.body, resource)
-    if not raws then return nil, "bad JSON in " .. what .. ": " .. tostring(docs) end
-    for i, d in ipairs(docs) do
-      local id = int(tbl(d).id)
-      if id then out[id] = { raw = raws[i], doc = d } end
+    local pager = ctx:pager(what)
+    for page = 1, math.huge do
+      local n, perr = pager:next(page)
+      if not n then return nil, perr end
+      local res, err = api.get(ctx, resource .. "/select_many", { { "ids", table.concat(chunk, ",") },
+        { "count", IDS_PER_CALL }, { "page", page > 1 and page or nil }, { "fields", fields } }, what)
+      if not res then return nil, err end
+      local raws, docs = jraw.split_decode(res.body, resource)
+      if not raws then return nil, "bad JSON in " .. what .. ": " .. tostring(docs) end
+      for i, d in ipairs(docs) do
+        local id = int(tbl(d).id)
+        if id then out[id] = { raw = raws[i], doc = d } end
+      end
+      local meta = jraw.decode(res.body, { next_page = true })
+      if #docs == 0 or type(meta) ~= "table" or nn(meta.next_page) == nil then break end
     end
   end
   return out
