@@ -16,9 +16,9 @@ local api = require "connectors.cartcom.api"
 local nn, tbl, str, int, money = cd.nn, cd.tbl, cd.str, cd.int, cd.money
 local cents, fmt_cents = cd.cents, cd.fmt_cents
 
--- 100 is the documented default; larger pages are asked for (the API's maximum is not
--- documented: a store that answers fewer still pages correctly, as the end is its next_page)
-local PAGE_MAX, PAGE_DEFAULT = 250, 100
+-- 100 is the cart's documented default; 250 are asked for (the API's maximum is not documented:
+-- a store that answers fewer still pages correctly, as the end is its next_page)
+local PAGE_MAX, PAGE_DEFAULT = 250, 250
 local IDS_PER_CALL = 250 -- ids in one select_many, and its page size (followed when the store pages smaller)
 local CUSTOMER_FIELDS = "id,email,first_name,last_name,phone_number,company,customer_number,no_account"
 
