@@ -166,6 +166,38 @@ do
   sim:close()
 end
 
+-- 2c. customers = false: no customers call, no email; the rest as before
+do
+  local sim = simmod.start{ port = 0, orders = 12, seed = 3, rate = false }
+  local env = env_for(sim, "customers = false,")
+  local ctx = context.new(env.cart, env.conn)
+  local docs = {}
+  assert(env.conn.fetch_orders(ctx, { since = "2000-01-01T00:00:00Z", ["until"] = "2099-01-01T00:00:00Z", page_size = 100 },
+    function(_, d) for _, x in ipairs(d) do docs[#docs + 1] = x end return true end))
+  T.eq(#docs, 12, "customers = false: every order")
+  T.eq(sim.stats.customer_requests, 0, "customers = false: no customers call")
+  local n = assert(env.conn.normalize(ctx, docs[1]))
+  T.eq(n.customer.email, nil, "customers = false: no email")
+  T.ok(n.customer.first_name ~= nil and n.shipping.address1 ~= nil, "customers = false: names from the addresses")
+  sim:close()
+end
+
+-- 2d. webhooks: verify reads the URL's key (constant time), nothing else
+do
+  local conn = assert(carts.connector("cartcom"))
+  local v = conn.webhooks.verify
+  local cart = { webhook_secret = "s3cret" }
+  T.eq(v(cart, {}, "{}", { query = { key = "s3cret" } }), true, "verify: the key is the secret")
+  local ok, why = v(cart, {}, "{}", { query = { key = "s3creT" } })
+  T.eq(ok, nil, "verify: another key refused")
+  T.eq(why, "the URL's key is not the secret", "verify: says why, without the secret")
+  ok, why = v(cart, { key = "s3cret" }, "{}", { query = {} })
+  T.eq(why, "no key in the webhook URL's query", "verify: a header is not the key")
+  ok, why = v({}, {}, "{}", { query = { key = "x" } })
+  T.eq(why, "the cart has no webhook_secret", "verify: a cart without a secret takes none")
+  T.eq(v(cart, {}, "{}", nil), nil, "verify: no request, no key")
+end
+
 -- 3. an empty first page answered 404 is the end of the list, not an error
 do
   local sim = simmod.start{ port = 0, orders = 3, seed = 2, rate = false, empty_404 = true }

@@ -48,6 +48,17 @@ local topics = {}
 for i, h in ipairs(hooks) do topics[i] = h.topic end
 T.eq(table.concat(topics, ","), "NewOrder,OrderUpdated,OrderStatusChanged", "NewOrder, OrderUpdated, OrderStatusChanged")
 T.eq(hooks[1].url, url .. "/webhooks/cc?key=" .. http.urlencode(SECRET), "the URL carries the key, encoded")
+-- registering again changes nothing; with a new secret the three hooks are updated, not added
+code = cw{ "webhooks", "register", "cc", url .. "/webhooks/cc" }
+T.eq(code, 0, "register again: exit 0")
+T.eq(#json.decode(assert(http.request{ url = store.url .. "/_sim/webhooks" }).body).hooks, 3, "register again: still three hooks")
+code = T.cw({ "-c", cfg, "webhooks", "register", "cc", url .. "/webhooks/cc" }, { CC_HOOK = "rotated" }, { timeout = 60 })
+T.eq(code, 0, "register with a new secret: exit 0")
+hooks = json.decode(assert(http.request{ url = store.url .. "/_sim/webhooks" }).body).hooks
+T.eq(#hooks, 3, "a new secret: the three hooks updated, none added")
+T.eq(hooks[2].url, url .. "/webhooks/cc?key=rotated", "a new secret: the URL's key replaced")
+code = cw{ "webhooks", "register", "cc", url .. "/webhooks/cc" }
+T.eq(code, 0, "back to the first secret")
 
 -- wrong key, no key: 401, nothing imported
 local body = '{"order":{"id":1}}'

@@ -27,7 +27,8 @@ local function sim_stock(sim)
   return json.decode(res.body)
 end
 
-local sim = require("sim.cartcom").start{ port = 0, orders = 10, seed = 3, stock_skus = 60, rate = false }
+local sim = require("sim.cartcom").start{ port = 0, orders = 10, seed = 3, stock_skus = 60, rate = false,
+  named_skus = { "BOX OF 12" } }
 local ctx, conn = connect(sim)
 local stock = conn.stock
 T.eq(conn.capabilities.stock, true, "the package declares stock")
@@ -57,6 +58,15 @@ T.eq(refs["GIFTCARD-25"].product_id, 128, "the catalog's product without variant
 T.eq(refs["GIFTCARD-25"].variant_inventory_id, nil, "which has no variant id")
 T.eq(refs["mug-blu"] and refs["mug-blu"].variant_inventory_id, 1002, "SKUs compare without case, as at the cart")
 T.eq(table.concat(missing, " "), "NOPE-1 NOPE-2", "unknown SKUs are missing, in order")
+
+-- a SKU with a space cannot go in an OR list: it is asked alone, exactly
+sim:reset_stats()
+local r2, m2 = stock.lookup(ctx, { "BOX OF 12", "MUG-RED", "NO SUCH THING" })
+T.eq(r2 and r2["BOX OF 12"] and r2["BOX OF 12"].product_id, 60001, "a SKU with spaces: found alone")
+T.eq(r2 and r2["MUG-RED"] and r2["MUG-RED"].variant_inventory_id, 1001, "the others in the list")
+T.eq(m2 and table.concat(m2, ","), "NO SUCH THING", "a missing SKU with spaces: missing")
+T.eq(sim.stats.stock_lookup_requests, 2, "one list call on each resource")
+T.eq(sim.stats.stock_read_requests, 2, "and one GET inventory per SKU with spaces")
 
 -- the engine keeps refs as JSON
 local function stored(ref) return json.decode(json.encode(ref)) end

@@ -595,6 +595,13 @@ function setup_stock(sim, opts)
       end
     end
   end
+  -- named_skus = { "BOX OF 12", … }: products with these item numbers (a SKU with spaces)
+  for i, sku in ipairs(opts.named_skus or {}) do
+    local p = { id = 60000 + i, item_number = sku, item_name = sku, quantity_on_hand = initial, price = 1000 }
+    sim.products[#sim.products + 1] = p
+    sim.product_by_id[p.id] = p
+    sim.variant_by_sku[sku:lower()] = { product_id = p.id, product = p, sku = sku }
+  end
   for i = 1, math.tointeger(tonumber(opts.stock_skus)) or 0 do
     local p = { id = 50000 + i, item_number = string.format("STK-%05d", i), item_name = "Stock item " .. i,
       quantity_on_hand = initial, price = 1000 }
@@ -865,6 +872,16 @@ local function post_webhook(sim, req)
   sim.stats.webhook_requests = sim.stats.webhook_requests + 1
   local b = common.decode(req.body or "")
   if type(b) ~= "table" then return bad_request("The request body is not valid JSON") end
+  if b.id ~= nil then -- POST with an existing id updates that webhook
+    for _, h in ipairs(sim.hooks or {}) do
+      if h.id == math.tointeger(tonumber(b.id)) then
+        if b.url ~= nil then h.url, h.doc.url = b.url, b.url end
+        if EVENT_TYPES[b.event_type] then h.topic, h.doc.event_type = b.event_type, b.event_type end
+        return common.response(200, h.doc)
+      end
+    end
+    return not_found("Webhook " .. tostring(b.id) .. " was not found.")
+  end
   if not EVENT_TYPES[b.event_type] then return conflict("event_type '" .. tostring(b.event_type) .. "' is not valid") end
   if type(b.url) ~= "string" or not b.url:match("^https?://") then return conflict("url must be an absolute http(s) URL") end
   local h = sim:add_hook{ url = b.url, topic = b.event_type }
