@@ -13,7 +13,7 @@ return {
         .. " the API answers at `{url}/api/v1/`" },
     token = { type = "string", required = true, secret = true,
       description = "API access token (`X-AC-Auth-Token`) of a custom app (Tools > Apps & Addons > API Apps &"
-        .. " Integrations): scopes `read_orders` and `read_people` (customers' emails); `orders` to send"
+        .. " Integrations, the app's Tokens): scopes `read_orders` and `read_people` (customers' emails); `orders` to send"
         .. " shipments and statuses; `catalog` for stock; `system` to register webhooks" },
     currency = { type = "string", default = "USD", check = function(v)
         if v:match("^%u%u%u$") then return true end
