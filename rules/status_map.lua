@@ -39,6 +39,9 @@ local to_cart = {
   shopify = { cancelled = "cancelled", shipped = "fulfilled" },
   bigcommerce = { cancelled = "Cancelled", shipped = "Shipped", payment_received = "Awaiting Fulfillment" },
   woocommerce = { cancelled = "cancelled", shipped = "completed", payment_received = "processing" },
+  -- the connector's own table maps several statuses to one of ours; these are the ones to set
+  cartcom = { cancelled = "Cancelled", shipped = "Shipped", payment_received = "Pending Processing",
+    received = "Awaiting Payment" },
 }
 
 local function matches(line, order)

@@ -26,6 +26,11 @@ local CARTS = {
       .. ' "Manual Verification Required", "Disputed", "Partially Refunded" }' },
   { name = "woocommerce", target = 10, batch = 100, settings = 'consumer_key = "ck_test", consumer_secret = "cs_test"',
     statuses = '{ "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "checkout-draft" }' },
+  -- pages of 250: the orders with their items, two addresses calls (ship-to and bill-to, 250 ids each), one
+  -- customers call (+ the statuses once)
+  { name = "cartcom", target = 17, batch = 250, settings = 'token = "ac_test"',
+    statuses = '{ "Pending Processing", "Awaiting Payment", "Shipped", "Cancelled", "Declined", "Partially Shipped",'
+      .. ' "Back Ordered", "Refunded", "On Hold" }' },
 }
 
 local function start_sim(cart)
