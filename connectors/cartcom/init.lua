@@ -28,6 +28,7 @@ return {
   },
   -- the smallest plan's limit (Steel: 5 calls per 10 s); the store's X-AC-Call-Limit resizes it
   rate = { capacity = 5, per_second = 0.5 },
+  intervals = { orders = 300 }, -- `serve` default: webhooks bring orders at once; the Steel plan's 5 calls per 10 s are dear
   origin = api.store_url,
   capabilities = { orders = true, stock = true, shipments = true, webhooks = true },
 }

@@ -18,6 +18,10 @@ return {
     "Back Ordered", "Refunded", "On Hold" },
   open = { "Pending Processing", "Awaiting Payment", "Partially Shipped", "Back Ordered", "On Hold" },
   cancel = "cancelled",
+  -- the suites run a Gold store (50 calls per 10 s): Steel's 5 would make a connector check of
+  -- 14 orders take minutes
+  sim_args = { "--plan", "gold" },
+  check_orders = 14,
   -- the store keeps one figure per product or variant
   figure = function(sim_url, sku)
     local all = get(sim_url .. "/_sim/stock")

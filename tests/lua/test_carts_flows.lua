@@ -35,7 +35,7 @@ T.ok(#carts >= (os.getenv("CARTS") and 1 or 3), "carts with a test adapter: " ..
 local dir = T.tmpdir()
 local conf = { string.format("db = %q", dir .. "/cw.db") }
 for i, a in ipairs(carts) do
-  a.sim = T.sim(a.connector, { "--orders", "0" })
+  a.sim = T.sim(a.connector, { "--orders", "0", table.unpack(a.sim_args or {}) })
   a.prefix = string.format("C%d-", i)
   conf[#conf + 1] = string.format('cart %q { connector = %q, url = %q, %s order_prefix = %q, sync_inventory = true,'
     .. ' download_statuses = %s, retry_base_seconds = 0.05, rules = { "status_map", "order_prefix" } }',

@@ -37,7 +37,8 @@ T.ok(#shipped >= 3, "connectors with a test adapter: " .. table.concat(shipped, 
 local sims = {}
 for _, name in ipairs(shipped) do
   local a = require("carts." .. name)
-  sims[name] = { T.sim(a.connector, { "--orders", tostring(a.check_orders or 25), "--seed", "5" }),
+  local args = { "--orders", tostring(a.check_orders or 25), "--seed", "5", table.unpack(a.sim_args or {}) }
+  sims[name] = { T.sim(a.connector, args),
                  name == "shopify" and 'token = env "SHOP_TOKEN",' or a.settings }
 end
 local carts = {}

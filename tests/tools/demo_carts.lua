@@ -50,8 +50,10 @@ end
 say("Starting local simulators: " .. arg[1])
 for _, a in ipairs(carts) do
   local out = work .. "/" .. a.name .. ".sim"
-  os.execute(string.format("%s sim %s --port 0 --orders 5 --seed 42 >%s 2>%s.err </dev/null & echo $! >%s.pid",
-    bin, a.connector, out, out, out))
+  local extra = {}
+  for k, x in ipairs(a.sim_args or {}) do extra[k] = q(x) end
+  os.execute(string.format("%s sim %s --port 0 --orders 5 --seed 42 %s >%s 2>%s.err </dev/null & echo $! >%s.pid",
+    bin, a.connector, table.concat(extra, " "), out, out, out))
   pids[#pids + 1] = slurp(out .. ".pid"):match("%d+")
   for _ = 1, 400 do -- bounded: 20 s
     a.url = slurp(out):match("(http://127%.0%.0%.1:%d+)")
