@@ -62,10 +62,11 @@ local NEEDED = { "orders", "customers", "addresses", "countries", "states", "car
 local function test(ctx)
   local zone, zerr = zone_of(ctx.cart)
   if not zone then return nil, zerr end
-  local missing = {}
+  local missing, version = {}, nil
   for _, resource in ipairs(NEEDED) do
     local res, err = api.raw(ctx, "GET", resource, { { "display", "[id]" }, { "limit", "1" } })
     if not res then return nil, err .. " (GET " .. resource .. ")" end
+    version = version or res.headers["psws-version"]
     if res.status == 401 and (res.body or ""):find('"code":26', 1, true) then
       missing[#missing + 1] = resource
     elseif res.status < 200 or res.status > 299 then
@@ -90,7 +91,7 @@ local function test(ctx)
       end
     end
   end
-  return { api_version = "webservice", shop = shop }
+  return { api_version = version and ("webservice " .. version) or "webservice", shop = shop }
 end
 
 -- The window [since, until] in UTC as the shop's wall clock, widened by the zone's offsets
