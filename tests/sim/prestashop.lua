@@ -691,7 +691,8 @@ local function resource_docs(sim, name)
     for i = 1, common.product_count do
       local p = sim.products[i]
       out[i] = { id = p.id, reference = p.reference, name = p.name, active = "1", price = six(p.price),
-        id_category_default = "2", type = #p.combos > 0 and "combinations" or "simple" }
+        id_category_default = "2", type = "simple",
+        product_type = #p.combos > 0 and "combinations" or "standard" }
     end
     return out
   end
@@ -954,7 +955,10 @@ local function route(sim, req, q)
   local m = req.method
   if m == "GET" and res == "orders" and not id then return list_orders(sim, req, q) end
   if (m == "PUT" or m == "PATCH") and res == "stock_availables" and id then
-    if m == "PATCH" and not sim.patch then return ps_error(sim, req, 405, 23, "Method PATCH is not valid") end
+    if m == "PATCH" and not sim.patch then -- 1.7's checkHTTPMethod
+      sim.stats.stock_push_requests = sim.stats.stock_push_requests + 1
+      return ps_error(sim, req, 405, 23, "Method PATCH is not valid")
+    end
     return sim:apply_any_fault(function() return put_stock(sim, req, id, m == "PATCH") end)
   end
   if m == "PUT" and res == "order_carriers" and id then
@@ -973,7 +977,9 @@ local function route(sim, req, q)
       return one_answer(sim, req, "order", sim:doc(rec))
     end
     local counter = COUNTERS[res]
-    if res == "stock_availables" then counter = "stock_read_requests" end
+    if res == "stock_availables" then -- by id: a read; by product: the look-up of the rows
+      counter = (q["filter[id]"] or id) and "stock_read_requests" or "stock_lookup_requests"
+    end
     if counter then sim.stats[counter] = sim.stats[counter] + 1 end
     local docs = resource_docs(sim, res)
     if id then
