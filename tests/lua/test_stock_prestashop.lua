@@ -190,7 +190,8 @@ end
 T.write(dir .. "/stock.csv", table.concat(csv, "\n") .. "\n")
 local code, out, cerr = T.cw({ "-c", cfg, "stock", "import", dir .. "/stock.csv" }, {}, { timeout = 120 })
 T.eq(code, 0, "stock import: exit 0", tostring(cerr) .. tostring(out))
-local fig, right = sim_stock(bin), 0
+local fig = sim_stock(bin)
+right = 0
 for sku, q in pairs(expect_fig) do if fig[sku] == q then right = right + 1 end end
 T.eq(right, #common.catalog, "every catalog figure at the cart is the back office's")
 local stats = json.decode(assert(http.request{ url = bin.url .. "/_sim/stats" }).body)
