@@ -39,6 +39,8 @@ local to_cart = {
   shopify = { cancelled = "cancelled", shipped = "fulfilled" },
   bigcommerce = { cancelled = "Cancelled", shipped = "Shipped", payment_received = "Awaiting Fulfillment" },
   woocommerce = { cancelled = "cancelled", shipped = "completed", payment_received = "processing" },
+  -- PrestaShop's fresh-install state ids (its own statuses table maps 2, 3, 9 and 11 to ours)
+  prestashop = { cancelled = "6", shipped = "4", payment_received = "2" },
 }
 
 local function matches(line, order)

@@ -41,5 +41,5 @@ return {
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
   origin = store_url,
-  capabilities = { orders = true, stock = true },
+  capabilities = { orders = true, stock = true, shipments = true },
 }
