@@ -26,6 +26,11 @@ local CARTS = {
       .. ' "Manual Verification Required", "Disputed", "Partially Refunded" }' },
   { name = "woocommerce", target = 10, batch = 100, settings = 'consumer_key = "ck_test", consumer_secret = "cs_test"',
     statuses = '{ "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "checkout-draft" }' },
+  -- per page of 100: the orders, their customers and their addresses (batched by id), plus
+  -- countries, regions, carriers, currencies and states the run has not seen yet
+  { name = "prestashop", target = 40, batch = 100,
+    settings = 'key = "PS8SIMKEY0000000000000000000TEST", timezone = "+01:00"',
+    statuses = '{ "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13" }' },
 }
 
 local function start_sim(cart)
