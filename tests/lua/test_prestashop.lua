@@ -134,6 +134,35 @@ for _, l in ipairs(held.lines) do if l.sku:match("^UNKNOWN%-") then unknown = un
 T.eq(unknown, 1, "n % 100 == 42: the unknown SKU line is there")
 sim:close()
 
+---------------------------------------------------------------- a cart that ignores filter[id]
+-- (a proxy or module that drops the filter): the pager stops the run instead of reading the
+-- same page until max_pages
+local httpd = require "cartwright.httpd"
+local served = 0
+local deaf = httpd.listen{ host = "127.0.0.1", port = 0, handler = function(req)
+  if req.path == "/api/orders" then
+    served = served + 1
+    return { status = 200, headers = { ["Content-Type"] = "application/json" }, body =
+      '{"orders":[{"id":1,"current_state":"2","date_upd":"2026-01-01 10:00:00"},'
+      .. '{"id":2,"current_state":"2","date_upd":"2026-01-01 10:00:00"}]}' }
+  end
+  return { status = 200, headers = { ["Content-Type"] = "application/json" }, body = "[]" }
+end }
+T.write(dir .. "/deaf.lua", string.format([[
+cart "d" { connector = "prestashop", url = "http://127.0.0.1:%d", key = %q, timezone = "UTC",
+  rate_limit = { capacity = 1000, per_second = 1000 } }
+]], deaf.port, KEY))
+local dcart, dconn = assert(carts.connect(assert(config.load(dir .. "/deaf.lua")), "d"))
+local dctx = context.new(dcart, dconn)
+local got_pages = 0
+local ok, derr = dconn.fetch_orders(dctx, { since = "2026-01-01T00:00:00Z", ["until"] = "2026-01-02T00:00:00Z", page_size = 2 },
+  function() got_pages = got_pages + 1 return true end)
+T.eq(ok, nil, "a cart that ignores filter[id]: the listing fails")
+T.eq(derr, "orders page 2: the cart ignored filter[id]=3 (the page starts at id 1); stopping", "saying so")
+T.eq(served, 2, "after two pages")
+T.eq(got_pages, 1, "the first page was handed on")
+deaf:close()
+
 ---------------------------------------------------------------- connector check through the binary
 local s = T.sim("prestashop", { "--orders", "25", "--seed", "5" })
 local cfg = T.write(dir .. "/check.lua", string.format([[
