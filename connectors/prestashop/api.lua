@@ -68,9 +68,9 @@ function M.ids_filter(ids)
 end
 
 --- Looks up `resource` rows by id into cache[id] = { raw = bytes, doc = table }, only the ids
---- not there yet, LOOKUP_MAX a call. ids: list of integers (0 and duplicates skipped).
---- -> true | nil, err
-function M.fill(ctx, cache, resource, ids, what)
+--- not there yet, LOOKUP_MAX a call. ids: list of integers (0 and duplicates skipped);
+--- display: the fields ("[id,email]"), default "full". -> true | nil, err
+function M.fill(ctx, cache, resource, ids, what, display)
   local want, seen = {}, {}
   for _, id in ipairs(ids) do
     if id and id > 0 and not cache[id] and not seen[id] then
@@ -81,7 +81,7 @@ function M.fill(ctx, cache, resource, ids, what)
   table.sort(want)
   for i = 1, #want, M.LOOKUP_MAX do
     local chunk = table.move(want, i, math.min(#want, i + M.LOOKUP_MAX - 1), 1, {})
-    local raws, docs = M.list(ctx, resource, { { "display", "full" }, { "filter[id]", M.ids_filter(chunk) } },
+    local raws, docs = M.list(ctx, resource, { { "display", display or "full" }, { "filter[id]", M.ids_filter(chunk) } },
       what or resource)
     if not raws then return nil, docs end
     for j, doc in ipairs(docs) do

@@ -104,6 +104,10 @@ local function wall_window(zone, since, untl)
   return fmt(a + lo), fmt(b + hi)
 end
 
+-- The customer's fields the order needs: display=full would also bring its password hash,
+-- secure key and reset token, which have no business in the order store.
+local CUSTOMER = "[id,email,firstname,lastname,company,is_guest,id_lang,id_default_group,date_add,date_upd]"
+
 local function raw_of(cache, id)
   local hit = id and cache[id]
   return hit and hit.raw or "null", hit and hit.doc or nil
@@ -122,10 +126,10 @@ local function assemble(ctx, run, oraws, orders, what)
     currencies[#currencies + 1] = int(o.id_currency)
     states[#states + 1] = int(o.current_state)
   end
-  local steps = { { "customers", cust }, { "addresses", addr }, { "carriers", carriers },
+  local steps = { { "customers", cust, CUSTOMER }, { "addresses", addr }, { "carriers", carriers },
     { "currencies", currencies }, { "order_states", states } }
   for _, s in ipairs(steps) do
-    local ok, err = api.fill(ctx, c[s[1]], s[1], s[2], s[1] .. " of " .. what)
+    local ok, err = api.fill(ctx, c[s[1]], s[1], s[2], s[1] .. " of " .. what, s[3])
     if not ok then return nil, err end
   end
   local countries, regions = {}, {}

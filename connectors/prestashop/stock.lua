@@ -57,7 +57,8 @@ local function by_reference(ctx, resource, fields, skus)
   return found
 end
 
--- stock_availables rows of these products -> { ["product:attribute"] = row } | nil, err
+-- stock_availables rows of these products -> { ["product:attribute"] = row,
+-- ["combinations:product"] = true for a product that has combinations } | nil, err
 local function rows_of(ctx, products)
   local ids, seen = {}, {}
   for _, p in ipairs(products) do if not seen[p] then seen[p] = true ids[#ids + 1] = p end end
@@ -73,6 +74,7 @@ local function rows_of(ctx, products)
       local key = string.format("%d:%d", int(d.id_product) or -1, int(d.id_product_attribute) or -1)
       -- multistore: the cart's shop, else the first row (a shop group sharing its stock has one)
       if not rows[key] or int(d.id_shop) == ctx.cart.id_shop then rows[key] = d end
+      if (int(d.id_product_attribute) or 0) > 0 then rows["combinations:" .. (int(d.id_product) or -1)] = true end
     end
   end
   return rows
@@ -90,7 +92,7 @@ function M.lookup(ctx, skus)
   for _, s in ipairs(ask) do if not combos[s] then rest[#rest + 1] = s end end
   local products = {}
   if #rest > 0 then
-    products, err = by_reference(ctx, "products", "[id,reference,product_type]", rest)
+    products, err = by_reference(ctx, "products", "[id,reference]", rest)
     if not products then return nil, err end
   end
   local want, pids = {}, {}
@@ -98,7 +100,7 @@ function M.lookup(ctx, skus)
     local c, p = combos[s], products[s]
     if c then
       want[s] = { int(c.id_product), int(c.id) }
-    elseif p and p.product_type ~= "combinations" then -- a product with combinations: its row is their sum
+    elseif p then
       want[s] = { int(p.id), 0 }
     end
     if want[s] then pids[#pids + 1] = want[s][1] end
@@ -112,6 +114,8 @@ function M.lookup(ctx, skus)
   for _, s in ipairs(ask) do
     local w = want[s]
     local row = w and rows[string.format("%d:%d", w[1], w[2])]
+    -- a product with combinations (its rows say so, on every version): its own row is their sum
+    if w and w[2] == 0 and rows["combinations:" .. w[1]] then row = nil end
     if row then
       refs[s] = { stock_id = int(row.id), product_id = w[1], attribute_id = w[2] }
     else
