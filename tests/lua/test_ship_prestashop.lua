@@ -165,6 +165,30 @@ if target then
   T.eq(s.order_carrier.tracking_number, "1ZENGINE01", "the engine's shipment reached the cart")
   T.eq(s.current_state, 4, "after_shipment_status = shipped: the state is Shipped (4)")
   T.eq(#s.histories, 1, "one state change")
+
+  -- the cart takes the PUT, then answers 504: the entry waits; its retry finds the number and
+  -- sends nothing again
+  local second
+  for line in select(2, cw{ "orders", "--json" }):gmatch("[^\n]+") do
+    local o = jraw.decode(line)
+    if type(o) == "table" and o.cart_status == "2" and o.external_id ~= target.external_id then second = second or o end
+  end
+  assert(http.request{ method = "POST", url = bin.url .. "/_sim/faults", body = '{"status":504,"after_apply":true,"on":"any"}' })
+  assert(http.request{ method = "POST", url = bin.url .. "/_sim/reset-stats" })
+  code, out, err = cw{ "ship", second.number, "--carrier", "UPS", "--tracking", "1ZTIMEOUT2" }
+  local st = json.decode(assert(http.request{ url = bin.url .. "/_sim/stats" }).body)
+  T.eq(st.shipment_requests, 1, "504 after apply: the PUT went once")
+  code, out, err = cw{ "outbox", "--failed", "--json" }
+  T.match(out, "http 504", "the entry failed with the cart's 504, to be retried")
+  code, out, err = cw{ "outbox", "retry", "--all" }
+  T.eq(code, 0, "outbox retry: exit 0", tostring(err) .. tostring(out))
+  st = json.decode(assert(http.request{ url = bin.url .. "/_sim/stats" }).body)
+  T.eq(st.shipment_requests, 1, "the retry found the number at the cart and sent no second PUT")
+  s = json.decode(assert(http.request{ url = bin.url .. "/_sim/shipments/" .. second.external_id }).body)
+  T.eq(s.order_carrier.tracking_number, "1ZTIMEOUT2", "the number at the cart")
+  T.eq(s.current_state, 4, "and the after-shipment state set")
+  code, out = cw{ "outbox", "--failed", "--json" }
+  T.eq(out, "", "nothing failed any more")
 end
 bin.stop()
 os.execute("rm -rf " .. dir)
