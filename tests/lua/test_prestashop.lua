@@ -137,6 +137,20 @@ for _, l in ipairs(held.lines) do if l.sku:match("^UNKNOWN%-") then unknown = un
 T.eq(unknown, 1, "n % 100 == 42: the unknown SKU line is there")
 sim:close()
 
+---------------------------------------------------------------- a key without every permission
+local narrow = require("sim.prestashop").start{ port = 0, orders = 3, seed = 2,
+  permissions = { orders = true, customers = true, addresses = true, countries = true, carriers = true } }
+T.write(dir .. "/narrow.lua", string.format([[
+cart "n" { connector = "prestashop", url = %q, key = %q, timezone = "+01:00",
+  rate_limit = { capacity = 1000, per_second = 1000 } }
+]], narrow.url, KEY))
+local ncart, nconn = assert(carts.connect(assert(config.load(dir .. "/narrow.lua")), "n"))
+local tres, terr = nconn.test(context.new(ncart, nconn))
+T.eq(tres, nil, "a key that may not read every resource the import needs: test fails")
+T.eq(terr, "the webservice key may not read states, currencies, order_states (Advanced Parameters > Webservice:"
+  .. " tick View (GET) for them)", "naming each one")
+narrow:close()
+
 ---------------------------------------------------------------- a cart that ignores filter[id]
 -- (a proxy or module that drops the filter): the pager stops the run instead of reading the
 -- same page until max_pages
