@@ -81,6 +81,12 @@ res = get("/api/orders?output_format=JSON&date=1&filter[date_upd]=[2020-01-01T00
 T.eq(res.body, "[]", "ISO 'T' bounds match nothing, and an empty list is []")
 res = get("/api/customers?output_format=JSON&display=[id,email]&filter[id]=[1|3|9999]")
 T.eq(#json.decode(res.body).customers, 2, "filter[id]=[a|b|c]: the rows there are")
+res = get("/api/carriers?output_format=JSON&display=[id,name]&filter[name]=%25[ess]")
+T.eq(json.decode(res.body).carriers[1].name, "Express", "%[v] ends with, without case")
+res = get("/api/carriers?output_format=JSON&display=[id,name]&filter[name]=%25[IGHT]%25")
+local names = {}
+for i, c in ipairs(json.decode(res.body).carriers) do names[i] = c.name end
+T.eq(table.concat(names, ","), "Overnight,Freight LTL", "%[v]% contains")
 res = assert(http.request{ method = "POST", url = sim.url .. "/api/order_histories?output_format=JSON", headers = AUTH,
   body = '{"order_history":{"id_order":1,"id_order_state":4}}' })
 T.eq(res.status, 500, "a JSON body is refused as 8.1 refuses it")

@@ -448,15 +448,20 @@ local function cmp(a, b)
   return a < b and -1 or (a > b and 1 or 0)
 end
 
--- spec: "[a|b]", "[a,b]", ">[n]", "<[n]", "![v]", "[v]%", "[v]" or a bare value -> matcher | nil
+-- spec: "[a|b]", "[a,b]", ">[n]", "<[n]", "![v]", "[v]%", "%[v]", "%[v]%", "[v]" or a bare value -> matcher
 local function matcher(spec, is_date)
   local function date_ok(v) -- MySQL compares a DATETIME with an ISO 'T' text as nothing
     return not (is_date and v:find("T", 1, true))
   end
-  local op, body, pct = spec:match("^([<>!]?)%[(.*)%](%%?)$")
-  if not op then body, op, pct = spec, "", "" end
-  if pct == "%" then
-    return function(x) return tostring(x):lower():sub(1, #body) == body:lower() end
+  local lead, op, body, pct = spec:match("^(%%?)([<>!]?)%[(.*)%](%%?)$")
+  if not op then lead, body, op, pct = "", spec, "", "" end
+  local low = body:lower()
+  if lead == "%" and pct == "%" then -- contains
+    return function(x) return tostring(x):lower():find(low, 1, true) ~= nil end
+  elseif lead == "%" then -- ends with
+    return function(x) local t = tostring(x):lower() return t:sub(-#low) == low end
+  elseif pct == "%" then -- begins with
+    return function(x) return tostring(x):lower():sub(1, #low) == low end
   end
   if op == ">" then return function(x) return cmp(x, body) > 0 end end
   if op == "<" then return function(x) return cmp(x, body) < 0 end end
