@@ -165,6 +165,14 @@ if target then
   T.eq(s.order_carrier.tracking_number, "1ZENGINE01", "the engine's shipment reached the cart")
   T.eq(s.current_state, 4, "after_shipment_status = shipped: the state is Shipped (4)")
   T.eq(#s.histories, 1, "one state change")
+  -- the adapter the cross-cart suites use reads the same
+  local adapter = require "carts.prestashop"
+  local held_now = adapter.shipments(bin.url, target.external_id)
+  T.eq(#held_now, 1, "adapter: one shipment at the cart")
+  T.eq(held_now[1].tracking, "1ZENGINE01", "adapter: its tracking number")
+  T.eq(adapter.status(bin.url, target.external_id), "4", "adapter: the state id")
+  T.eq(adapter.figure(bin.url, "TEE-BLK-M"), 50, "adapter: the figure of a catalog SKU (seeded orders took none)")
+  T.eq(adapter.figure(bin.url, "NOPE-1"), nil, "adapter: none for an unknown SKU")
 
   -- the cart takes the PUT, then answers 504: the entry waits; its retry finds the number and
   -- sends nothing again
