@@ -182,7 +182,8 @@ local function pick_customer(sim, created)
   local id = #sim.customer_list + 1
   local doc = { id = id, id_default_group = "3", id_lang = "1", newsletter_date_add = "0000-00-00 00:00:00",
     ip_registration_newsletter = "", last_passwd_gen = wall(sim, created), secure_key = rng:hex(32),
-    deleted = "0", passwd = "", lastname = p.last_name, firstname = p.first_name, email = p.email,
+    deleted = "0", passwd = "$2y$10$" .. crypto.hex(crypto.sha256(p.email)):sub(1, 53), -- a hash, as the real one
+    lastname = p.last_name, firstname = p.first_name, email = p.email,
     id_gender = "0", birthday = "0000-00-00", newsletter = "0", optin = "0", website = "", company = p.company or "",
     siret = "", ape = "", outstanding_allow_amount = "0.000000", show_public_prices = "0", id_risk = "0",
     max_payment_days = "0", active = "1", note = "", is_guest = rng:chance(0.2) and "1" or "0", id_shop = "1",
