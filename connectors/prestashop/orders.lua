@@ -11,6 +11,7 @@
 -- Uses: api.lua, tz.lua, cartwright.cartdata, cartwright.time.
 
 local time = require "cartwright.time"
+local task = require "cartwright.task"
 local cd = require "cartwright.cartdata"
 local api = require "connectors.prestashop.api"
 local tz = require "connectors.prestashop.tz"
@@ -113,6 +114,24 @@ local function raw_of(cache, id)
   return hit and hit.raw or "null", hit and hit.doc or nil
 end
 
+-- The look-ups of one step at once, each in a task of its own (each still through ctx, under
+-- the cart's limiter): a slow shop answers them side by side. steps: { { resource, ids,
+-- display? } }. -> true | nil, err (the first failure)
+local function fill_all(ctx, cache, what, steps)
+  local tasks = {}
+  for i, s in ipairs(steps) do
+    tasks[i] = task.spawn(api.fill, ctx, cache[s[1]], s[1], s[2], s[1] .. " of " .. what, s[3])
+  end
+  local failure
+  for _, t in ipairs(tasks) do
+    local done, ok, err = t:wait()
+    if not done then failure = failure or tostring(ok)
+    elseif not ok then failure = failure or err end
+  end
+  if failure then return nil, failure end
+  return true
+end
+
 -- The page's orders joined with what they refer to: fills the run's caches with batched
 -- look-ups, then builds each document. -> raws, docs | nil, err
 local function assemble(ctx, run, oraws, orders, what)
@@ -126,12 +145,9 @@ local function assemble(ctx, run, oraws, orders, what)
     currencies[#currencies + 1] = int(o.id_currency)
     states[#states + 1] = int(o.current_state)
   end
-  local steps = { { "customers", cust, CUSTOMER }, { "addresses", addr }, { "carriers", carriers },
-    { "currencies", currencies }, { "order_states", states } }
-  for _, s in ipairs(steps) do
-    local ok, err = api.fill(ctx, c[s[1]], s[1], s[2], s[1] .. " of " .. what, s[3])
-    if not ok then return nil, err end
-  end
+  local ok, err = fill_all(ctx, c, what, { { "customers", cust, CUSTOMER }, { "addresses", addr },
+    { "carriers", carriers }, { "currencies", currencies }, { "order_states", states } })
+  if not ok then return nil, err end
   local countries, regions = {}, {}
   for _, a in ipairs(addr) do
     local hit = a and c.addresses[a]
@@ -140,8 +156,7 @@ local function assemble(ctx, run, oraws, orders, what)
       regions[#regions + 1] = int(hit.doc.id_state)
     end
   end
-  local ok, err = api.fill(ctx, c.countries, "countries", countries, "countries of " .. what)
-  if ok then ok, err = api.fill(ctx, c.states, "states", regions, "states of " .. what) end
+  ok, err = fill_all(ctx, c, what, { { "countries", countries }, { "states", regions } })
   if not ok then return nil, err end
 
   local raws, docs = {}, {}
