@@ -126,6 +126,25 @@ local some_ref = refs[some] or refs[some:lower()] or stock.lookup(ctx, { some })
 figures = stock.read(ctx, { { sku = some, ref = stored(some_ref) } })
 T.eq(figures and figures[some], before[some] - taken[some], "read sees the order's sale")
 
+-- cancelling an order at the cart gives its stock back
+local placed = json.decode(res.body).ids
+local mid_fig = sim_stock(sim)
+local back = {}
+for _, row in ipairs(sim:order(placed[1]).associations.order_rows) do
+  local sku = row.product_reference:upper()
+  if mid_fig[sku] then back[sku] = (back[sku] or 0) + tonumber(row.product_quantity) end
+end
+local cres = assert(http.request{ method = "POST", url = sim.url .. "/_sim/orders/" .. string.format("%d", placed[1]),
+  body = '{"status":"cancelled"}' })
+T.eq(cres.status, 200, "the order cancelled at the cart")
+local after_cancel, restored, nback = sim_stock(sim), 0, 0
+for sku, q in pairs(back) do
+  nback = nback + 1
+  if after_cancel[sku] == mid_fig[sku] + q then restored = restored + 1 end
+end
+T.ok(nback > 0, "the first order took stock", nback)
+T.eq(restored, nback, "cancelling it gives back exactly what it took")
+
 -- per-item errors: a row gone is that SKU's error; the others are set
 sim:reset_stats()
 results = stock.push(ctx, {
