@@ -143,6 +143,51 @@ for _, l in ipairs(held.lines) do if l.sku:match("^UNKNOWN%-") then unknown = un
 T.eq(unknown, 1, "n % 100 == 42: the unknown SKU line is there")
 sim:close()
 
+---------------------------------------------------------------- the night clocks go back
+-- A shop in Europe/Paris on 2026-10-25: 02:00-02:59 happens twice (01:00 UTC back to 02:00).
+-- An order every 5 minutes from 23:00 UTC to 03:00 UTC; the window 00:40-01:20 UTC is, on the
+-- wall, 02:40 then 02:20: read naively it holds nothing.
+local common = require "sim.common"
+local night = require("sim.prestashop").start{ port = 0, orders = 0, seed = 8, dst = "eu",
+  clock = function() return common.epoch(2026, 10, 25, 4, 0, 0) end }
+local t0 = common.epoch(2026, 10, 24, 23, 0, 0)
+for i = 0, 48 do night:add_orders(1, t0 + i * 300) end
+res = assert(http.request{ url = night.url .. "/api/orders?output_format=JSON&date=1&filter[date_upd]="
+  .. "[2026-10-25%2002:40:00,2026-10-25%2002:20:00]", headers = AUTH })
+T.eq(res.body, "[]", "the naive wall-clock window holds nothing")
+T.write(dir .. "/night.lua", string.format([[
+cart "n" { connector = "prestashop", url = %q, key = %q, timezone = "Europe/Paris",
+  rate_limit = { capacity = 1000, per_second = 1000 } }
+]], night.url, KEY))
+local ncart0, nconn0 = assert(carts.connect(assert(config.load(dir .. "/night.lua")), "n"))
+local nctx = context.new(ncart0, nconn0)
+local seen_ids, in_window = {}, 0
+assert(nconn0.fetch_orders(nctx, { since = "2026-10-25T00:40:00Z", ["until"] = "2026-10-25T01:20:00Z", page_size = 50 },
+  function(_, d)
+    for _, doc in ipairs(d) do seen_ids[#seen_ids + 1] = doc.order.id end
+    return true
+  end))
+for _, id in ipairs(seen_ids) do
+  local rec = night.by_id[id]
+  if rec.updated >= common.epoch(2026, 10, 25, 0, 40, 0) and rec.updated <= common.epoch(2026, 10, 25, 1, 20, 0) then
+    in_window = in_window + 1
+  end
+end
+T.eq(in_window, 9, "every order of the window is read (00:40 to 01:20 UTC, every 5 minutes)")
+T.eq(#seen_ids, 33, "within the widened wall window 01:40-03:20 (23:40 to 02:20 UTC)")
+local function upd(epoch)
+  for _, rec in ipairs(night.records) do
+    if rec.updated == epoch then
+      return assert(nconn0.normalize(nctx, { order = night:order(rec.id) })).updated_at
+    end
+  end
+end
+T.eq(upd(common.epoch(2026, 10, 25, 0, 30, 0)), "2026-10-25T00:30:00Z", "02:30 summer time: 00:30 UTC")
+T.eq(upd(common.epoch(2026, 10, 25, 1, 30, 0)), "2026-10-25T00:30:00Z",
+  "02:30 winter time reads as the first 02:30 (the documented limit)")
+T.eq(upd(common.epoch(2026, 10, 25, 2, 0, 0)), "2026-10-25T02:00:00Z", "03:00 winter time: 02:00 UTC")
+night:close()
+
 ---------------------------------------------------------------- a key without every permission
 local narrow = require("sim.prestashop").start{ port = 0, orders = 3, seed = 2,
   permissions = { orders = true, customers = true, addresses = true, countries = true, carriers = true } }

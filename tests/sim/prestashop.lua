@@ -61,7 +61,11 @@ for _, c in ipairs(CARRIERS) do CARRIER_OF[c[3]] = c[1] end
 function P.setup(sim, opts)
   sim.key = opts.key or DEFAULT_KEY
   sim.offset = math.tointeger(tonumber(opts.utc_offset)) or 60 -- minutes east of UTC
-  sim.timezone = opts.timezone or (sim.offset == 60 and "Etc/GMT-1" or nil)
+  -- dst = "eu": summer time as the EU has it (one hour more from the last Sunday of March to
+  -- the last Sunday of October, 01:00 UTC both), e.g. Europe/Paris with utc_offset 60
+  sim.dst = opts.dst == "eu"
+  sim.timezone = opts.timezone or (sim.dst and sim.offset == 60 and "Europe/Paris")
+    or (sim.offset == 60 and "Etc/GMT-1") or nil
   sim.shop_name = opts.shop_name or "PrestaShop Sim Store"
   sim.currency = opts.currency or "EUR"
   sim.permissions = opts.permissions -- nil = every resource; else { orders = true, … }
@@ -144,7 +148,23 @@ end
 
 local function six(cents) return money(cents, 6) end -- PrestaShop's decimal(20,6)
 
-local function wall(sim, epoch) return (common.local_time(epoch, sim.offset):gsub("T", " ")) end
+-- 01:00 UTC of the last Sunday of month mo of year y
+local function last_sunday_1am(y, mo)
+  local t = common.epoch(mo == 12 and y + 1 or y, mo == 12 and 1 or mo + 1, 1) - 86400
+  local wd = select(7, common.civil(t))
+  return t - wd * 86400 + 3600
+end
+
+local function in_summer(epoch)
+  local y = common.civil(epoch)
+  return epoch >= last_sunday_1am(y, 3) and epoch < last_sunday_1am(y, 10)
+end
+
+-- the shop's wall clock, "YYYY-MM-DD HH:MM:SS"
+local function wall(sim, epoch)
+  local off = sim.offset + ((sim.dst and in_summer(epoch)) and 60 or 0)
+  return (common.local_time(epoch, off):gsub("T", " "))
+end
 
 local function state_id(sim, code)
   local r = sim.states_res[code]
