@@ -42,6 +42,8 @@ local to_cart = {
   -- the connector's own table maps several statuses to one of ours; these are the ones to set
   cartcom = { cancelled = "Cancelled", shipped = "Shipped", payment_received = "Pending Processing",
     received = "Awaiting Payment" },
+  -- PrestaShop's fresh-install state ids (its own statuses table maps 2, 3, 9 and 11 to ours)
+  prestashop = { cancelled = "6", shipped = "4", payment_received = "2" },
 }
 
 local function matches(line, order)

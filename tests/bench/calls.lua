@@ -31,6 +31,11 @@ local CARTS = {
   { name = "cartcom", target = 17, batch = 250, settings = 'token = "ac_test"',
     statuses = '{ "Pending Processing", "Awaiting Payment", "Shipped", "Cancelled", "Declined", "Partially Shipped",'
       .. ' "Back Ordered", "Refunded", "On Hold" }' },
+  -- per page of 100: the orders, their customers and their addresses (batched by id), plus
+  -- countries, regions, carriers, currencies and states the run has not seen yet
+  { name = "prestashop", target = 40, batch = 100,
+    settings = 'key = "PS8SIMKEY0000000000000000000TEST", timezone = "+01:00"',
+    statuses = '{ "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13" }' },
 }
 
 local function start_sim(cart)
