@@ -39,6 +39,8 @@ local to_cart = {
   shopify = { cancelled = "cancelled", shipped = "fulfilled" },
   bigcommerce = { cancelled = "Cancelled", shipped = "Shipped", payment_received = "Awaiting Fulfillment" },
   woocommerce = { cancelled = "cancelled", shipped = "completed", payment_received = "processing" },
+  -- complete is Magento's own (invoiced and shipped): set_status leaves it to Magento
+  magento = { cancelled = "canceled", shipped = "complete", payment_received = "processing" },
 }
 
 local function matches(line, order)

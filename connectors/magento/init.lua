@@ -55,5 +55,5 @@ return {
   },
   check_settings = check_settings,
   rate = { capacity = 10, per_second = 5 }, -- no limit in Magento core; hosts and WAFs throttle, be gentle
-  capabilities = { orders = true, stock = true },
+  capabilities = { orders = true, stock = true, shipments = true },
 }
