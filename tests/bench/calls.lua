@@ -26,6 +26,10 @@ local CARTS = {
       .. ' "Manual Verification Required", "Disputed", "Partially Refunded" }' },
   { name = "woocommerce", target = 10, batch = 100, settings = 'consumer_key = "ck_test", consumer_secret = "cs_test"',
     statuses = '{ "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "checkout-draft" }' },
+  { name = "magento", target = 4, batch = 300,
+    settings = 'consumer_key = "mg_ck", consumer_secret = "mg_cs", access_token = "mg_at", access_token_secret = "mg_ats"',
+    statuses = '{ "pending", "pending_payment", "processing", "complete", "closed", "canceled", "holded",'
+      .. ' "payment_review", "fraud" }' },
 }
 
 local function start_sim(cart)
