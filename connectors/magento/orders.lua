@@ -52,8 +52,8 @@ end
 
 ---------------------------------------------------------------- hooks
 -- storeConfigs names the shop (its base URL) in one call; an integration without the Stores
--- resource gets 401 there, so anything but a 401 that names another resource falls back to
--- one order (the right this connector really needs).
+-- resource gets a 401 naming it there, so anything but a 401 about the credentials themselves
+-- falls back to one order (the right this connector really needs).
 local function test(ctx)
   local doc, err = api.get_json(ctx, "store/storeConfigs", {}, "GET store/storeConfigs")
   if doc then
@@ -64,7 +64,7 @@ local function test(ctx)
     end
     return { api_version = "V1", shop = nn(tbl(first).base_url) or api.base(ctx) }
   end
-  if not err:match("Magento_Backend::store") then return nil, err end
+  if err:match("^http 401") and not err:match("Magento_Backend::store") then return nil, err end
   local orders, oerr = api.get_json(ctx, "orders", api.criteria({}, nil, 1, 1), "GET orders")
   if not orders then return nil, oerr end
   if type(orders) ~= "table" or type(orders.items) ~= "table" then return nil, "bad JSON in GET orders" end
