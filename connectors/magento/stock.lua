@@ -2,7 +2,7 @@
 -- either as Inventory Management (MSI) source items, each source a location of the cart, or, with
 -- stock_api = "legacy" (MSI disabled), as each product's catalog stock item (one stock). Magento
 -- has no compare-and-set: the engine reads just before it pushes (compare = false).
--- Calls: GET products?searchCriteria sku in (…) (50 SKUs a call; simple, virtual and
+-- Calls: GET products?searchCriteria sku in (…) (100 SKUs a call; simple, virtual and
 -- downloadable products hold stock, a configurable's children carry the SKUs); MSI: GET
 -- inventory/sources, GET and POST inventory/source-items (a POST is validated whole: one bad
 -- item saves nothing, so a refused batch is split in halves until the bad items stand alone;
@@ -18,21 +18,24 @@ local nn, tbl, str, int = cd.nn, cd.tbl, cd.str, cd.int
 
 local BATCH_MAX = 100
 local LIMITED = 20 -- source items a call when the store's Web API input limits are on
-local SKUS_PER_CALL = 50
+local SKUS_PER_CALL = 100
+local LIST_CHARS = 3000 -- of one sku list: the request line stays far below servers' 8 KB
 local STOCKED = { simple = true, virtual = true, downloadable = true }
 local DEFAULT_SOURCE = "default"
 local PRODUCT_FIELDS = "items[id,sku,type_id,extension_attributes[stock_item[item_id,qty]]],total_count"
 
 local function legacy(ctx) return ctx.cart.stock_api == "legacy" end
 
--- skus in lists of SKUS_PER_CALL; a SKU with a comma goes alone (the `in` list splits at commas)
+-- skus in lists of SKUS_PER_CALL and at most LIST_CHARS characters; a SKU with a comma goes
+-- alone (the `in` list splits at commas)
 local function chunks(skus)
-  local out, cur = {}, {}
+  local out, cur, chars = {}, {}, 0
   for _, sku in ipairs(skus) do
     if sku:find(",", 1, true) then out[#out + 1] = { sku }
     else
+      if #cur == SKUS_PER_CALL or (#cur > 0 and chars + #sku + 1 > LIST_CHARS) then out[#out + 1], cur, chars = cur, {}, 0 end
       cur[#cur + 1] = sku
-      if #cur == SKUS_PER_CALL then out[#out + 1], cur = cur, {} end
+      chars = chars + #sku + 1
     end
   end
   if #cur > 0 then out[#out + 1] = cur end

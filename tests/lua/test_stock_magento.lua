@@ -1,6 +1,6 @@
 -- The Magento stock capability (connectors/magento/stock.lua) against the simulator, over real
--- HTTP through ctx (OAuth 1.0a): sources as locations, lookup of our SKUs 50 a call (a
--- configurable's SKU holds no stock: missing), a push of 250 figures in the fewest source-item
+-- HTTP through ctx (OAuth 1.0a): sources as locations, lookup of our SKUs (a
+-- configurable's SKU holds no stock: missing), 100 a call, a push of 250 figures in the fewest source-item
 -- calls, a second source, read, an order at the cart (MSI reserves; the source drops when it
 -- ships), a batch with a bad item split until it stands alone (Magento saves none of a refused
 -- batch), a 429 retried, a store with Web API input limits (20 items a call), and the legacy
@@ -63,8 +63,8 @@ for _, s in ipairs{ "GIFTCARD-25", "mug-blu", "TEE", "NOPE-1", "NOPE-2" } do sku
 sim:reset_stats()
 local refs, missing = stock.lookup(ctx, skus)
 T.ok(refs ~= nil, "lookup succeeds", missing)
-T.eq(sim.stats.stock_lookup_requests, 6, "255 SKUs: six calls of 50")
-T.eq(sim.stats.requests, 6, "and nothing else")
+T.eq(sim.stats.stock_lookup_requests, 3, "255 SKUs: three calls of 100")
+T.eq(sim.stats.requests, 3, "and nothing else")
 local r7 = refs["SIMPLE-0007"]
 T.eq(r7.id .. " " .. r7.item_id .. " " .. r7.sku, "5007 35007 SIMPLE-0007", "a simple product: id, stock item, SKU")
 T.eq(refs["MUG-RED"].id, 1001, "a configurable's child")
@@ -114,7 +114,7 @@ T.ok(figures ~= nil, "read succeeds", rerr)
 exact = 0
 for sku, q in pairs(want) do if figures and figures[sku] == q then exact = exact + 1 end end
 T.eq(exact, 250, "read gives every figure")
-T.eq(sim.stats.stock_read_requests, 5, "250 SKUs at one source: five calls")
+T.eq(sim.stats.stock_read_requests, 3, "250 SKUs at one source: three calls")
 figures = stock.read(ctx, east)
 T.eq(figures and figures["SIMPLE-0001"], 4, "read at warehouse_east")
 T.eq(figures and figures["mug-blu"], 0, "read by our SKU at warehouse_east")

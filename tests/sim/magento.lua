@@ -410,17 +410,23 @@ local function like_pattern(v)
   return "^" .. p:gsub("%%%.%*", ".*") .. "$"
 end
 
-local function test(field, cond, have, want)
+-- the set of an in/nin/finset value's parts, as key_of gives them
+local function part_set(field, want)
+  local set = {}
+  for part in (tostring(want) .. ","):gmatch("([^,]*),") do
+    local k = key_of(field, part)
+    if k ~= nil then set[k] = true end
+  end
+  return set
+end
+
+local function test(field, cond, have, want, set)
   if cond == "null" then return have == nil end
   if cond == "notnull" then return have ~= nil end
   if have == nil then return false end
   local h = key_of(field, have)
   if cond == "in" or cond == "nin" or cond == "finset" then
-    local hit = false
-    for part in (tostring(want) .. ","):gmatch("([^,]*),") do
-      if compare(h, key_of(field, part)) == 0 then hit = true end
-    end
-    return (cond == "nin") ~= hit
+    return (cond == "nin") ~= ((set or part_set(field, want))[h] == true)
   end
   if cond == "like" or cond == "nlike" then
     return (cond == "nlike") ~= (tostring(have):lower():match(like_pattern(want)) ~= nil)
@@ -446,7 +452,8 @@ local function search(sim, pairs_, rows, get, render, default_sort)
         { fieldName = "field" }) end
       local cond = f.condition_type or "eq"
       if not CONDITIONS[cond] then return message(400, "Invalid condition type") end
-      filters[#filters + 1] = { field = f.field, cond = cond, value = f.value }
+      filters[#filters + 1] = { field = f.field, cond = cond, value = f.value,
+        set = (cond == "in" or cond == "nin" or cond == "finset") and part_set(f.field, f.value) or nil }
       echo[#echo + 1] = { field = f.field, value = f.value, condition_type = cond }
     end
     groups[gi], echo_groups[gi] = filters, { filters = common.list(echo) }
@@ -474,7 +481,7 @@ local function search(sim, pairs_, rows, get, render, default_sort)
     for _, filters in ipairs(groups) do
       local any = false
       for _, f in ipairs(filters) do
-        if test(f.field, f.cond, get(row, f.field), f.value) then any = true break end
+        if test(f.field, f.cond, get(row, f.field), f.value, f.set) then any = true break end
       end
       if not any then ok = false break end
     end
