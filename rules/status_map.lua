@@ -44,6 +44,8 @@ local to_cart = {
     received = "Awaiting Payment" },
   -- PrestaShop's fresh-install state ids (its own statuses table maps 2, 3, 9 and 11 to ours)
   prestashop = { cancelled = "6", shipped = "4", payment_received = "2" },
+  -- complete is Magento's own (invoiced and shipped): set_status leaves it to Magento
+  magento = { cancelled = "canceled", shipped = "complete", payment_received = "processing" },
 }
 
 local function matches(line, order)

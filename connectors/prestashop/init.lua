@@ -40,6 +40,7 @@ return {
       description = "multistore only: the shop whose orders and stock this cart is (`id_shop`); unset = the default shop" },
   },
   rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
+  intervals = { orders = 60 }, -- `serve` default: no webhooks in core, the poll is the only way in
   origin = store_url,
   capabilities = { orders = true, stock = true, shipments = true },
 }

@@ -2,11 +2,10 @@
 -- API answers (pretty or plain permalinks, found once per ctx), how requests carry the keys
 -- (Basic over https, OAuth 1.0a one-legged over http, or the query string) and the check of
 -- the answer. Messages name the call, never the URL, which may carry keys or a signature.
--- Uses: ctx:request (rate limit + retries), cartwright.crypto, cartwright.cartdata.
+-- Uses: ctx:request (rate limit + retries), cartwright.oauth1, cartwright.crypto, cartwright.cartdata.
 
-local http = require "cartwright.http"
-local task = require "cartwright.task"
 local crypto = require "cartwright.crypto"
+local oauth1 = require "cartwright.oauth1"
 local cd = require "cartwright.cartdata"
 
 local M = {}
@@ -21,43 +20,15 @@ local function auth_mode(cart)
   return mode
 end
 
--- OAuth 1.0a base string URL: scheme and host lower case, default port dropped, no query.
-local function oauth_base_url(url)
-  local scheme, host, path = url:match("^(%a[%w+.-]*)://([^/?#]+)([^?#]*)")
-  if not scheme then return url end
-  scheme, host = scheme:lower(), host:lower()
-  if (scheme == "http" and host:match(":80$")) or (scheme == "https" and host:match(":443$")) then
-    host = host:gsub(":%d+$", "")
-  end
-  return scheme .. "://" .. host .. (path ~= "" and path or "/")
-end
-
--- RFC 5849 §3.4: METHOD & enc(base URL) & enc(sorted "k=v" pairs, each side encoded, joined
--- with &). Returns the base64 signature and the base string (for tests and debugging).
-function M.oauth_signature(method, url, params, key)
-  local enc = http.urlencode
-  local kv = {}
-  for i, p in ipairs(params) do kv[i] = { enc(p[1]), enc(p[2]) } end
-  table.sort(kv, function(a, b)
-    if a[1] ~= b[1] then return a[1] < b[1] end
-    return a[2] < b[2]
-  end)
-  for i, p in ipairs(kv) do kv[i] = p[1] .. "=" .. p[2] end
-  local base = method:upper() .. "&" .. enc(oauth_base_url(url)) .. "&" .. enc(table.concat(kv, "&"))
-  return crypto.base64(crypto.hmac_sha256(key, base)), base
-end
-
 -- One-legged OAuth as WooCommerce checks it: no token, no oauth_version, parameters in the query
--- string (a POST's JSON body is not signed), key = secret .. "&".
+-- string (a POST's JSON body is not signed), key = secret .. "&" (cartwright.oauth1).
 local function oauth_sign(cart, method, url, params)
+  -- HMAC-SHA256 is always known to oauth1.sign: a failure here is a bug, not the cart's doing
+  local oauth = assert(oauth1.sign(method, url, params,
+    { consumer_key = cart.consumer_key, consumer_secret = cart.consumer_secret }))
   local signed = {}
   for i, p in ipairs(params) do signed[i] = p end
-  signed[#signed + 1] = { "oauth_consumer_key", cart.consumer_key }
-  signed[#signed + 1] = { "oauth_nonce", crypto.hex(crypto.random_bytes(16)) }
-  signed[#signed + 1] = { "oauth_signature_method", "HMAC-SHA256" }
-  signed[#signed + 1] = { "oauth_timestamp", string.format("%d", math.floor(task.now())) }
-  local sig = M.oauth_signature(method, url, signed, http.urlencode(cart.consumer_secret) .. "&")
-  signed[#signed + 1] = { "oauth_signature", sig }
+  for _, p in ipairs(oauth) do signed[#signed + 1] = p end
   return signed
 end
 

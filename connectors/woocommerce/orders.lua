@@ -215,5 +215,4 @@ return {
   test = test,
   fetch_orders = fetch_orders,
   normalize = normalize,
-  _test = { oauth_signature = api.oauth_signature }, -- for unit tests only
 }

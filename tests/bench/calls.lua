@@ -36,6 +36,10 @@ local CARTS = {
   { name = "prestashop", target = 40, batch = 100,
     settings = 'key = "PS8SIMKEY0000000000000000000TEST", timezone = "+01:00"',
     statuses = '{ "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13" }' },
+  { name = "magento", target = 4, batch = 300,
+    settings = 'consumer_key = "mg_ck", consumer_secret = "mg_cs", access_token = "mg_at", access_token_secret = "mg_ats"',
+    statuses = '{ "pending", "pending_payment", "processing", "complete", "closed", "canceled", "holded",'
+      .. ' "payment_review", "fraud" }' },
 }
 
 local function start_sim(cart)

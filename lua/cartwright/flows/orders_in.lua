@@ -26,7 +26,11 @@ local function set(list)
 end
 
 -- A stable external id for an order that could not be normalized.
-local function fallback_id(doc, raw)
+local function fallback_id(doc, raw, peek)
+  -- a connector's peek knows its cart's id field (Magento: entity_id)
+  local ok, peeked = false, nil
+  if peek then ok, peeked = pcall(peek, doc) end
+  if ok and type(peeked) == "string" and peeked ~= "" then return peeked end
   if type(doc) == "table" then
     local id = doc.id or (type(doc.order) == "table" and doc.order.id)
     if type(id) == "number" then return string.format("%.0f", id) end
@@ -157,7 +161,7 @@ function Run:process(doc, raw)
   if not order then
     local reason = nerr:find("^%[normalize%] ") and nerr
       or "cannot normalize: " .. (nerr:match("^(.-)\nstack traceback:") or nerr)
-    return { external_id = fallback_id(doc, raw), doc = { raw_only = true }, raw = raw, tags = {},
+    return { external_id = fallback_id(doc, raw, self.conn.peek), doc = { raw_only = true }, raw = raw, tags = {},
              hold = { kind = "normalize", rule = "normalize", reason = reason, broken = true } }
   end
   local function fresh() return self:normalize(doc) end
