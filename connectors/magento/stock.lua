@@ -241,6 +241,10 @@ return {
   batch_max = BATCH_MAX,
   multi_location = true, -- MSI sources; legacy: the one default stock
   compare = false,
+  -- MSI holds a sale back as a reservation and lowers the source only when it ships: the
+  -- figure we set for a source must not take this cart's own open orders off again. The legacy
+  -- stock item drops at the sale, like the other carts.
+  reserves_own_orders = function(cart) return cart.stock_api ~= "legacy" end,
   locations = locations,
   lookup = lookup,
   read = read,

@@ -29,7 +29,7 @@ M.CAPABILITIES = {
     fields = {
       batch_max = { "number", required = true }, multi_location = { "boolean" }, compare = { "boolean" },
       locations = { "function" }, lookup = { "function", required = true }, read = { "function" },
-      push = { "function", required = true },
+      push = { "function", required = true }, reserves_own_orders = { "boolean|function" },
     },
   },
   -- docs/connectors.md "The shipments capability": ship (required), find (after an uncertain
@@ -89,7 +89,9 @@ local function check_fields(t, fields, file, open)
   if type(t) ~= "table" then return nil, file .. ": returns a " .. type(t) .. ", not a table" end
   for k, v in pairs(t) do
     local f = fields[k]
-    if f and type(v) ~= f[1] then return nil, file .. ": " .. tostring(k) .. " must be a " .. f[1] .. ", not " .. type(v) end
+    if f and not ("|" .. f[1] .. "|"):find("|" .. type(v) .. "|", 1, true) then -- f[1]: "type" or "type|type"
+      return nil, file .. ": " .. tostring(k) .. " must be a " .. f[1]:gsub("|", " or ") .. ", not " .. type(v)
+    end
     if not f and not open and not (type(k) == "string" and k:sub(1, 1) == "_") then
       return nil, file .. ": unknown field '" .. tostring(k) .. "' (" .. schema.join(schema.sorted_keys(fields)) .. ")"
     end

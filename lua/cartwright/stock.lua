@@ -42,12 +42,13 @@ local function json_aliased(list)
 end
 
 --- What the store knows, in one read: { skus = { sorted }, on_hand = { [sku] = { [wh] = n } },
---- reserved = { [sku] = n }, aliases = { [type] = { [sku] = alias } } } | nil, err.
+--- reserved = { [sku] = n }, reserved_by = { [cart] = { [sku] = n } },
+--- aliases = { [type] = { [sku] = alias } } } | nil, err.
 --- excluded: carts whose orders reserve nothing; sku: only this SKU (nil: all).
 function M.load(db, excluded, sku)
   local rows, err = db:stock_list{ sku = sku }
   if not rows then return nil, err end
-  local snap = { skus = {}, on_hand = {}, reserved = {}, aliases = {} }
+  local snap = { skus = {}, on_hand = {}, reserved = {}, reserved_by = {}, aliases = {} }
   for _, r in ipairs(rows) do
     local per = snap.on_hand[r.sku]
     if not per then
@@ -60,7 +61,12 @@ function M.load(db, excluded, sku)
   local res
   res, err = db:stock_reserved{ sku = sku, excluded = json_names(excluded or {}), aliased = json_aliased(excluded) }
   if not res then return nil, err end
-  for _, r in ipairs(res) do snap.reserved[r.sku] = r.reserved end
+  for _, r in ipairs(res) do
+    snap.reserved[r.sku] = (snap.reserved[r.sku] or 0) + r.reserved
+    local by = snap.reserved_by[r.cart] or {}
+    snap.reserved_by[r.cart] = by
+    by[r.sku] = r.reserved
+  end
   local al
   al, err = db:alias_list{ sku = sku }
   if not al then return nil, err end
@@ -121,11 +127,23 @@ local function group_on_hand(g, per)
   return n, count == 1 and only or nil
 end
 
+--- Whether a cart holds back its own open orders itself (Magento MSI: a sale reserves, the
+--- source quantity we set drops only when it ships): the connector's stock fact
+--- reserves_own_orders, true or function(cart) -> bool.
+function M.reserves_own(st, cart)
+  local r = st and st.reserves_own_orders
+  if type(r) == "function" then return r(cart) == true end
+  return r == true
+end
+
 --- The figures a cart is shown: items = { { sku, cart_sku, location, available, on_hand,
 --- reserved, warehouse } } (one per SKU and group, in SKU order), and what was left out:
 --- skipped = { unaliased = { sku… }, rule_errors = { { sku, error } } }.
---- stock_rules: the cart's rules with on_stock; rule_ctx: their read-only ctx.
-function M.figures(snap, inv, groups, stock_rules, rule_ctx)
+--- stock_rules: the cart's rules with on_stock; rule_ctx: their read-only ctx. own: the cart's
+--- name when the cart holds its own open orders back itself (M.reserves_own): they are not
+--- taken from its figure a second time.
+function M.figures(snap, inv, groups, stock_rules, rule_ctx, own)
+  local own_reserved = own and snap.reserved_by[own] or {}
   local items, skipped = {}, { unaliased = {}, rule_errors = {} }
   local alias_of = inv.alias and (snap.aliases[inv.alias] or {})
   for _, sku in ipairs(snap.skus) do
@@ -134,7 +152,7 @@ function M.figures(snap, inv, groups, stock_rules, rule_ctx)
     if not cart_sku then
       skipped.unaliased[#skipped.unaliased + 1] = sku
     else
-      local per, left = snap.on_hand[sku], snap.reserved[sku] or 0
+      local per, left = snap.on_hand[sku], (snap.reserved[sku] or 0) - (own_reserved[sku] or 0)
       local parts = {}
       for i, g in ipairs(groups) do
         local on_hand, only = group_on_hand(g, per)

@@ -12,18 +12,18 @@ SELECT sku, warehouse, on_hand, updated_at FROM stock WHERE (:sku IS NULL OR sku
   ORDER BY sku, warehouse
 
 -- name: stock_reserved (all)
--- per SKU, the quantities of open orders (not shipped, not cancelled, SKU known), leaving out
+-- per SKU and cart, the quantities of open orders (not shipped, not cancelled, SKU known), leaving out
 -- the carts in :excluded (a JSON array of cart names: the marketplace-fulfilled ones); the
 -- lines of a cart in :aliased (a JSON object, cart -> alias type) carry that alias, which
 -- reserves the SKU it is the alias of (the line's own SKU when none); :sku limits it to one SKU
-SELECT coalesce(a.sku, l.sku) AS sku, sum(l.quantity) AS reserved
+SELECT coalesce(a.sku, l.sku) AS sku, o.cart AS cart, sum(l.quantity) AS reserved
   FROM orders o INDEXED BY orders_open JOIN order_lines l ON l.order_id = o.id
   LEFT JOIN json_each(coalesce(:aliased, '{}')) c ON c.key = o.cart
   LEFT JOIN aliases a INDEXED BY aliases_by_alias ON a.type = c.value AND a.alias = l.sku
   WHERE (o.status IS NULL OR o.status NOT IN ('shipped', 'cancelled'))
   AND l.unknown_sku = 0 AND l.sku IS NOT NULL AND (:sku IS NULL OR coalesce(a.sku, l.sku) = :sku)
   AND o.cart NOT IN (SELECT value FROM json_each(coalesce(:excluded, '[]')))
-  GROUP BY 1 ORDER BY 1
+  GROUP BY 1, 2 ORDER BY 1, 2
 
 -- name: alias_set (exec)
 INSERT INTO aliases(sku, type, alias) VALUES(:sku, :type, :alias)

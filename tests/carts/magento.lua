@@ -16,11 +16,16 @@ return {
                "payment_review", "fraud" },
   open = { "pending", "processing" },
   cancel = "canceled",
-  -- the quantity at the default source
+  -- what the default source lets customers buy: its quantity less the MSI reservations of the
+  -- store's open orders (the salable quantity is every source's less them)
   figure = function(sim_url, sku)
     local all = get(sim_url .. "/_sim/stock?sku=" .. http.urlencode(sku))
-    for _, sources in pairs(all or {}) do return sources.default end
-    return nil
+    local salable = get(sim_url .. "/_sim/salable")
+    local sources = all and all[sku]
+    if type(sources) ~= "table" or not sources.default or not salable or not salable[sku] then return nil end
+    local total = 0
+    for _, q in pairs(sources) do total = total + q end
+    return sources.default - (total - salable[sku])
   end,
   shipments = function(sim_url, external_id)
     local held = get(sim_url .. "/_sim/shipments/" .. external_id)

@@ -252,7 +252,8 @@ function Sync:changes()
   if not groups then return nil, gerr end
   local snap, err = stock.load(self.db, self.opts.excluded)
   if not snap then return nil, err end
-  local items, skipped = stock.figures(snap, self.inv, groups, self.stock_rules, self.rule_ctx)
+  local items, skipped = stock.figures(snap, self.inv, groups, self.stock_rules, self.rule_ctx,
+    stock.reserves_own(self.st, self.cart) and self.cart.name or nil)
   self.result.unaliased, self.result.rule_errors = skipped.unaliased, skipped.rule_errors
   local refs, rerr = self:refs(items)
   if not refs then return nil, rerr end

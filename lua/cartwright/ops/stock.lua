@@ -336,7 +336,8 @@ function M.show(s, opts)
     local rl, rerr = rules.load_list(c.rules or {}, s.cfg.rules_dir)
     if not rl then return ops.fail("config", "cart \"%s\": %s", c.name, rerr) end
     local rctx = sandbox.readonly{ cart = rules.public_settings(c, conn or {}), connector = c.connector }
-    local items, skipped = stock.figures(snap, inv, groups, rules.stock_rules(rl), rctx)
+    local items, skipped = stock.figures(snap, inv, groups, rules.stock_rules(rl), rctx,
+      stock.reserves_own(conn and conn.stock, c) and c.name or nil)
     local avail, why = {}, {}
     for _, it in ipairs(items) do
       local a = avail[it.sku] or { n = 0, cart_sku = it.cart_sku }
