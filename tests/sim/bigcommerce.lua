@@ -11,7 +11,6 @@
 -- Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
-local task = require "cartwright.task"
 
 local EMPTY, null = common.EMPTY, common.null
 
@@ -890,20 +889,8 @@ local PROVIDERS = { auspost = true, canadapost = true, endicia = true, usps = tr
 local TRACKING_URL = { ups = "https://www.ups.com/track?tracknum=", usps = "https://tools.usps.com/go/TrackConfirmAction?tLabels=",
   fedex = "https://www.fedex.com/fedextrack/?trknbr=", dhl = "https://www.dhl.com/en/express/tracking.html?AWB=" }
 
--- Runs a write under the queued faults: an after_apply fault lets it happen first.
-local function apply_write(sim, write)
-  local f = sim:forced_fault(false)
-  if f and not f.after_apply then
-    if f.status then return sim.cart.fault_response(sim, tonumber(f.status), f) end
-    if f.delay then task.sleep(tonumber(f.delay)) end
-  end
-  local resp = write()
-  if f and f.after_apply then
-    if f.delay then task.sleep(tonumber(f.delay)) end
-    if f.status then return sim.cart.fault_response(sim, tonumber(f.status), f) end
-  end
-  return resp
-end
+-- writes run under the queued faults, after_apply ones included (common.apply_write)
+local function apply_write(sim, fn) return common.apply_write(sim, fn) end
 
 local function decode_strings(strings)
   local out = {}

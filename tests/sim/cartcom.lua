@@ -15,7 +15,6 @@
 -- placed through /_sim/orders. Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
-local task = require "cartwright.task"
 
 local EMPTY, null = common.EMPTY, common.null
 
@@ -734,19 +733,8 @@ end
 -- A fault queued with after_apply = true lets the write happen, then fails or delays the answer.
 ---------------------------------------------------------------------------------------------
 
-local function apply_write(sim, write)
-  local f = sim:forced_fault(false)
-  if f and not f.after_apply then
-    if f.status then return C.fault_response(sim, tonumber(f.status)) end
-    if f.delay then task.sleep(tonumber(f.delay)) end
-  end
-  local resp = write()
-  if f and f.after_apply then
-    if f.delay then task.sleep(tonumber(f.delay)) end
-    if f.status then return C.fault_response(sim, tonumber(f.status)) end
-  end
-  return resp
-end
+-- writes run under the queued faults, after_apply ones included (common.apply_write)
+local function apply_write(sim, fn) return common.apply_write(sim, fn) end
 
 -- quantity of each order item already shipped by the order's shipments other than `except`
 local function shipped_qty(sim, order_id, except)

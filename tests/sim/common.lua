@@ -957,6 +957,27 @@ function Sim:serve_list(key, build)
   return resp
 end
 
+--- Runs a write under the queued faults (sim:forced_fault): a fault with after_apply = true lets
+--- the write change the cart first, then delays and/or fails its answer ("accepted, then timed
+--- out"); any other fault answers before it. spoil = true also spoils a 2xx answer under a
+--- plain fault (truncated, malformed) as reads are. The cart's errors: its fault_response.
+function M.apply_write(sim, write, spoil)
+  local f = sim:forced_fault(false)
+  if f and not f.after_apply then
+    if f.status then return sim.cart.fault_response(sim, tonumber(f.status), f) end
+    if f.delay then task.sleep(tonumber(f.delay)) end
+  end
+  local resp = write()
+  if f and f.after_apply then
+    if f.delay then task.sleep(tonumber(f.delay)) end
+    if f.status then return sim.cart.fault_response(sim, tonumber(f.status), f) end
+  elseif spoil and f and resp.status < 300 then
+    resp = M.copy_response(resp)
+    resp.body = M.spoil(sim, f, resp.body)
+  end
+  return resp
+end
+
 -- A 200 body as a truncate or malformed fault leaves it.
 local ERROR_PAGE = "<!DOCTYPE html><html><head><title>Error</title></head><body>"
     .. "<h1>There was a problem loading this page</h1></body></html>"

@@ -11,7 +11,6 @@
 -- after start take stock; cancelling gives it back. Uses sim.common for everything cart-neutral.
 
 local common = require "sim.common"
-local task = require "cartwright.task"
 local crypto = require "cartwright.crypto"
 
 local P = { name = "prestashop" }
@@ -834,22 +833,8 @@ local function read_fault(sim, fn)
   return sim:apply_any_fault(fn)
 end
 
-local function shipment_fault(sim, fn)
-  local f = sim:forced_fault(false)
-  if f and not f.after_apply then
-    if f.status then return P.fault_response(sim, tonumber(f.status), f) end
-    if f.delay then task.sleep(tonumber(f.delay)) end
-  end
-  local resp = fn()
-  if f and f.after_apply then
-    if f.delay then task.sleep(tonumber(f.delay)) end
-    if f.status then return P.fault_response(sim, tonumber(f.status), f) end
-  elseif f and resp.status < 300 then
-    resp = common.copy_response(resp)
-    resp.body = common.spoil(sim, f, resp.body)
-  end
-  return resp
-end
+-- writes run under the queued faults, after_apply ones included (common.apply_write)
+local function shipment_fault(sim, fn) return common.apply_write(sim, fn, true) end
 
 -- The XML body of a write, or PrestaShop's answer to one it cannot read.
 local function write_body(sim, req, singular)

@@ -11,7 +11,6 @@
 
 local common = require "sim.common"
 local crypto = require "cartwright.crypto"
-local task = require "cartwright.task"
 
 local EMPTY, null = common.EMPTY, common.null
 local money = common.money
@@ -1067,24 +1066,8 @@ local function ship_seq(sim)
   return sim.ship_seq
 end
 
--- Like sim:apply_any_fault, and a fault with after_apply = true lets the request change the
--- cart first, then delays and/or fails the answer ("accepted, then timed out").
-local function shipment_fault(sim, fn)
-  local f = sim:forced_fault(false)
-  if f and not f.after_apply then
-    if f.status then return W.fault_response(sim, tonumber(f.status), f) end
-    if f.delay then task.sleep(tonumber(f.delay)) end
-  end
-  local resp = fn()
-  if f and f.after_apply then
-    if f.delay then task.sleep(tonumber(f.delay)) end
-    if f.status then return W.fault_response(sim, tonumber(f.status), f) end
-  elseif f and resp.status < 300 then
-    resp = common.copy_response(resp)
-    resp.body = common.spoil(sim, f, resp.body)
-  end
-  return resp
-end
+-- writes run under the queued faults, after_apply ones included (common.apply_write)
+local function shipment_fault(sim, fn) return common.apply_write(sim, fn, true) end
 
 local function no_order()
   return wp_error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
