@@ -10,6 +10,7 @@ return {
   open = { "Pending", "Awaiting Payment", "Awaiting Fulfillment", "Awaiting Shipment", "Awaiting Pickup" },
   cancel = "cancelled",
   check_orders = 8, -- connector check: 3 sub-requests an order inside the simulator's 150 per 30 s
+  sim_args = { "--plan", "pro" }, -- the suites' calls inside 450 per 30 s: no quota waits
   figure = function(url, sku)
     local s = c.get(url .. "/_sim/stock")
     local per = s and s[sku]

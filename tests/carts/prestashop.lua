@@ -12,7 +12,9 @@ end
 
 return {
   connector = "prestashop",
-  settings = 'key = "PS8SIMKEY0000000000000000000TEST", timezone = "+01:00",',
+  -- the connector's gentle default (5 calls a second) would make the suites wait: the simulator
+  -- has no limit of its own
+  settings = 'key = "PS8SIMKEY0000000000000000000TEST", timezone = "+01:00", rate_limit = { capacity = 50, per_second = 50 },',
   -- every fresh-install order state (ids as the connector's cart_status)
   statuses = { "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13" },
   -- paid or cash on delivery, not yet shipped

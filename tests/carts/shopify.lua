@@ -7,6 +7,7 @@ return {
   statuses = { "open", "closed", "cancelled" },
   open = { "open" },
   cancel = "cancelled",
+  sim_args = { "--plan", "plus" }, -- 400 @ 20/s: the suites' many listings do not wait on the bucket
   figure = function(url, sku)
     local s = c.get(url .. "/_sim/stock")
     if not s then return nil end

@@ -235,7 +235,8 @@ deaf:close()
 local s = T.sim("prestashop", { "--orders", "25", "--seed", "5" })
 local cfg = T.write(dir .. "/check.lua", string.format([[
 db = %q
-cart "ps" { connector = "prestashop", url = %q, key = %q, timezone = "+01:00", retry_base_seconds = 0.05 }
+cart "ps" { connector = "prestashop", url = %q, key = %q, timezone = "+01:00", retry_base_seconds = 0.05,
+  rate_limit = { capacity = 50, per_second = 50 } }
 cart "wrongkey" { connector = "prestashop", url = %q, key = "PS8SIMKEY0000000000000000000XXXX", timezone = "+01:00" }
 cart "wrongzone" { connector = "prestashop", url = %q, key = %q, timezone = "America/Chicago" }
 ]], dir .. "/m.db", s.url, KEY, s.url, s.url, KEY))
