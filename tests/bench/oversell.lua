@@ -26,6 +26,7 @@ local function write(p, s) local f = assert(io.open(p, "w")) f:write(s) f:close(
 -- starts `cartwright ARGS` in the background; returns the URL it prints
 local function start(name, args)
   local out = dir .. "/" .. name .. ".out"
+  os.remove(out) -- a previous round's file would give the old address
   os.execute(string.format("%s %s >%s 2>%s.err </dev/null & echo $! >%s/%s.pid", bin, args, out, out, dir, name))
   for _ = 1, 600 do -- bounded: 30 s
     local url = slurp(out):match("(http://127%.0%.0%.1:%d+)")
