@@ -117,6 +117,20 @@ function T.spawn(args, env)
   return p
 end
 
+--- A ctx for cart `name` of `connector` at `url` (its other settings: Lua text), in-process,
+--- with a test's limits: a rate limit that never waits, short retries. Returns ctx, conn, cart.
+function T.connect(name, connector, url, settings)
+  local config = require "cartwright.config"
+  local carts = require "cartwright.carts"
+  local context = require "cartwright.ctx"
+  local dir = T.tmpdir()
+  T.write(dir .. "/cw.lua", string.format("cart %q { connector = %q, url = %q, rate_limit = { capacity = 1000,"
+    .. " per_second = 1000 }, retry_base_seconds = 0.01, retry_max_seconds = 2, %s }\n", name, connector, url, settings or ""))
+  local cart, conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), name))
+  os.execute("rm -rf " .. dir)
+  return context.new(cart, conn), conn, cart
+end
+
 --- Starts `cartwright sim CART ...` in the background; returns {port=, pid=, url=, stop=fn}.
 function T.sim(cart, args, env)
   local dir = T.tmpdir()

@@ -6,21 +6,11 @@
 local T = require "t"
 local json = require "cjson"
 local http = require "cartwright.http"
-local config = require "cartwright.config"
-local carts = require "cartwright.carts"
-local context = require "cartwright.ctx"
 
 local SETTINGS = 'consumer_key = "mg_ck", consumer_secret = "mg_cs", access_token = "mg_at", access_token_secret = "mg_ats"'
 
 local function connect(sim)
-  local dir = T.tmpdir()
-  T.write(dir .. "/cw.lua", string.format([[
-cart "m" { connector = "magento", url = %q, %s,
-  rate_limit = { capacity = 1000, per_second = 1000 }, retry_base_seconds = 0.01, retry_max_seconds = 2 }
-]], sim.url, SETTINGS))
-  local cart, conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), "m"))
-  os.execute("rm -rf " .. dir)
-  local ctx = context.new(cart, conn)
+  local ctx, conn = T.connect("m", "magento", sim.url, SETTINGS)
   ctx.writes_once = true -- as the shipments flow's ctx
   return ctx, conn
 end

@@ -7,22 +7,12 @@
 local T = require "t"
 local json = require "cjson"
 local http = require "cartwright.http"
-local config = require "cartwright.config"
-local carts = require "cartwright.carts"
-local context = require "cartwright.ctx"
 local jraw = require "cartwright.jsonraw"
 
 local KEY = "PS8SIMKEY0000000000000000000TEST"
 
 local function connect(sim)
-  local dir = T.tmpdir()
-  T.write(dir .. "/cw.lua", string.format([[
-cart "p" { connector = "prestashop", url = %q, key = %q, timezone = "+01:00",
-  rate_limit = { capacity = 1000, per_second = 1000 }, retry_base_seconds = 0.01, retry_max_seconds = 2 }
-]], sim.url, KEY))
-  local cart, conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), "p"))
-  os.execute("rm -rf " .. dir)
-  local ctx = context.new(cart, conn)
+  local ctx, conn = T.connect("p", "prestashop", sim.url, string.format('key = %q, timezone = "+01:00"', KEY))
   ctx.writes_once = true -- as the engine's send loop has it
   return ctx, conn
 end

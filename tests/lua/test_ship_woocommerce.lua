@@ -6,20 +6,10 @@
 local T = require "t"
 local json = require "cjson"
 local http = require "cartwright.http"
-local config = require "cartwright.config"
-local carts = require "cartwright.carts"
-local context = require "cartwright.ctx"
 local woo = require "sim.woocommerce"
 
 local function connect(sim, settings)
-  local dir = T.tmpdir()
-  T.write(dir .. "/cw.lua", string.format([[
-cart "w" { connector = "woocommerce", url = %q, consumer_key = "ck_test", consumer_secret = "cs_test",
-  rate_limit = { capacity = 1000, per_second = 1000 }, retry_base_seconds = 0.01, retry_max_seconds = 2, %s }
-]], sim.url, settings or ""))
-  local cart, conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), "w"))
-  os.execute("rm -rf " .. dir)
-  return context.new(cart, conn), conn
+  return T.connect("w", "woocommerce", sim.url, 'consumer_key = "ck_test", consumer_secret = "cs_test", ' .. (settings or ""))
 end
 
 local function held(sim, id)

@@ -8,21 +8,11 @@
 local T = require "t"
 local json = require "cjson"
 local http = require "cartwright.http"
-local config = require "cartwright.config"
-local carts = require "cartwright.carts"
-local context = require "cartwright.ctx"
 local common = require "sim.common"
 
 local function connect(sim, settings)
-  local dir = T.tmpdir()
-  T.write(dir .. "/cw.lua", string.format([[
-cart "m" { connector = "magento", url = %q, consumer_key = "mg_ck", consumer_secret = "mg_cs",
-  access_token = "mg_at", access_token_secret = "mg_ats",
-  rate_limit = { capacity = 1000, per_second = 1000 }, retry_base_seconds = 0.01, retry_max_seconds = 2, %s }
-]], sim.url, settings or ""))
-  local cart, conn = assert(carts.connect(assert(config.load(dir .. "/cw.lua")), "m"))
-  os.execute("rm -rf " .. dir)
-  return context.new(cart, conn), conn
+  return T.connect("m", "magento", sim.url, 'consumer_key = "mg_ck", consumer_secret = "mg_cs", access_token = "mg_at",'
+    .. ' access_token_secret = "mg_ats", ' .. (settings or ""))
 end
 
 local function sim_get(sim, path)
