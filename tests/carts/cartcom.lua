@@ -1,14 +1,8 @@
 -- The Cart.com simulator as the cross-cart suites see it (tests/sim/cartcom.lua): its default
 -- credentials, the statuses to download, and what the cart holds for a SKU or an order, read
 -- from its /_sim/ endpoints. The functions run inside `cartwright run` tests.
-local http = require "cartwright.http"
-local json = require "cjson.safe"
 
-local function get(url)
-  local res = http.request{ url = url, timeout = 10 }
-  if not res or res.status ~= 200 then return nil end
-  return json.decode(res.body)
-end
+local get = require("carts.common").get
 
 return {
   connector = "cartcom",

@@ -1,12 +1,7 @@
 -- The Magento simulator's adapter for the cross-cart suites (tests/sim/magento.lua).
 local http = require "cartwright.http"
-local json = require "cjson.safe"
 
-local function get(url)
-  local res = http.request{ url = url, timeout = 10 }
-  if not res or res.status ~= 200 then return nil end
-  return json.decode(res.body)
-end
+local get = require("carts.common").get
 
 return {
   connector = "magento",

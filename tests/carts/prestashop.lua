@@ -1,14 +1,8 @@
--- The PrestaShop simulator for the cross-cart suites (NEWCARTS.md "The test adapter"): its
+-- The PrestaShop simulator for the cross-cart suites (tests/carts/README.md): its
 -- default credentials, the order states to download, and what the cart holds for a SKU or an
 -- order, read through the simulator's /_sim/ endpoints.
-local http = require "cartwright.http"
-local json = require "cjson.safe"
 
-local function sim_get(url)
-  local res = http.request{ url = url }
-  if not res or res.status ~= 200 then return nil end
-  return json.decode(res.body)
-end
+local sim_get = require("carts.common").get
 
 return {
   connector = "prestashop",
