@@ -618,7 +618,7 @@ static int l_on_stop(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     lua_Number grace = luaL_checknumber(L, 2);
-    luaL_argcheck(L, grace >= 0 && grace <= 3600, 2, "grace seconds between 0 and 3600");
+    luaL_argcheck(L, grace > 0 && grace <= 3600, 2, "grace seconds above 0, at most 3600");
     lua_settop(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, "cartwright.on_stop");
     stop_grace_ms = (sig_atomic_t)(grace * 1000);
