@@ -50,8 +50,9 @@ return {
       description = "the shop's address, e.g. `https://acme.myshopify.com` (`https://` is added when missing)" },
     token = { type = "string", secret = true,
       description = "Admin API access token of a custom app (`shpat_…`) with `read_orders` (for"
-        .. " `sync_inventory` also `read_products`, `read_locations`, `read_inventory` and `write_inventory`). Set either"
-        .. " `token` or `client_id` and `client_secret`" },
+        .. " `sync_inventory` also `read_products`, `read_locations`, `read_inventory` and `write_inventory`; to send"
+        .. " shipments `write_merchant_managed_fulfillment_orders`, to cancel `write_orders`; the same scopes for an"
+        .. " app's `client_id`). Set either `token` or `client_id` and `client_secret`" },
     client_id = { type = "string", secret = true,
       description = "client ID of an app from the Dev Dashboard (apps made since 2026), with `client_secret`:"
         .. " Cartwright gets access tokens with them (client-credentials grant), keeps them in memory only and"
