@@ -182,6 +182,15 @@ T.write(dir .. "/bad.jsonl", "{\"number\":\"x\"\n")
 code, _, err = cw{ "rules", "check", "--sample", dir .. "/bad.jsonl" }
 T.eq(code, 2, "rules check --sample of a broken file: exit 2")
 T.match(err, "bad%.jsonl:1: not a JSON order", "and names the line")
+-- a sample of a cart not in the config, of a connector with its own status table (no table in
+-- status_map.lua): the connector's table maps it
+T.write(dir .. "/other.jsonl", '{"cart":"elsewhere","connector":"prestashop","number":"X1","external_id":"1",'
+  .. '"cart_status":"2","created_at":"2026-11-01T00:00:00Z","updated_at":"2026-11-01T00:00:00Z","currency":"EUR",'
+  .. '"lines":[{"sku":"A","quantity":1,"price":"1.00"}],"totals":{"total":"1.00"},"shipping":{"code":"Standard"}}\n')
+code, out = cw{ "rules", "check", "--sample", dir .. "/other.jsonl", "--json" }
+local checked = json.decode(out:match("[^\n]+") or "")
+T.eq(code .. " " .. tostring(checked and checked.status), "0 payment_received",
+  "rules check --sample: a connector's own status table maps its statuses (PrestaShop state 2)")
 
 -- a connector's Lua error fails its cart only: import --all goes on
 local cfg2 = config("two.lua", "", string.format([[

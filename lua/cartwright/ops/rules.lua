@@ -28,10 +28,13 @@ local function rule_names(cfg, files)
   return names
 end
 
-local function sample_ctx(connector)
+-- The ctx of a sample order of `connector` with no configured cart: a sample cart, and the
+-- connector's own status table (for status_map) when it has one.
+local function sample_ctx(connector, dir)
+  local conn = connector and carts.connector(connector, dir)
   return sandbox.readonly{ cart = { name = "sample", order_prefix = "S-", connector = connector, folder = "new" },
-    connector = connector, ship_method = function(code) return code == "Standard" and "UPS Ground" or nil end,
-    tag = function() end }
+    connector = connector, statuses = conn and orders_in.status_table(conn) or nil,
+    ship_method = function(code) return code == "Standard" and "UPS Ground" or nil end, tag = function() end }
 end
 
 -- The merchant's own sample orders: JSON lines in the `orders --json` shape. list | nil, err.
@@ -70,7 +73,7 @@ function M.check(cfg, files)
     else
       local r = { file = rule.file, orders = 0, held = 0 }
       for _, sm in ipairs(samples.all()) do
-        local verdict = rules.run({ rule }, sm.order, sample_ctx(sm.connector))
+        local verdict = rules.run({ rule }, sm.order, sample_ctx(sm.connector, cfg and cfg.connectors_dir))
         r.orders = r.orders + 1
         if verdict and verdict.broken then r.error = r.error or verdict.reason
         elseif verdict then r.held = r.held + 1 end
@@ -107,7 +110,7 @@ function M.check_samples(s, path)
     else
       local list_, lerr = rules.load_list(carts.default_rules, cfg and cfg.rules_dir)
       if not list_ then return ops.fail("config", lerr) end
-      hold = rules.run(list_, sm.order, sample_ctx(sm.order.connector or "shopify"))
+      hold = rules.run(list_, sm.order, sample_ctx(sm.order.connector or "shopify", cfg and cfg.connectors_dir))
     end
     local o = sm.order
     out[#out + 1] = { line = sm.line, cart = name, number = o.number, external_id = o.external_id,
