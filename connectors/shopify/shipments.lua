@@ -1,10 +1,10 @@
 -- Shopify connector, shipments and status (GraphQL Admin API, docs/connectors.md "Shopify
 -- shipments"): a shipment is a fulfillment of the order's fulfillment orders (fulfillmentCreate
--- under an @idempotent key, with tracking info and notifyCustomer); find looks for the tracking
--- number among the order's fulfillments; the only status Shopify lets us set is cancelled
+-- with tracking info and notifyCustomer; Shopify documents @idempotent for inventory and refund
+-- mutations only, so a retry is made safe by find, which the engine calls first: it looks for
+-- the tracking number among the order's fulfillments); the only status Shopify lets us set is cancelled
 -- (orderCancel); get_status reads cancelledAt / closedAt.
--- Uses: graphql.lua (POST, token, THROTTLED, permanent errors), cartwright.crypto.
-local crypto = require "cartwright.crypto"
+-- Uses: graphql.lua (POST, token, THROTTLED, permanent errors).
 local gql = require "connectors.shopify.graphql"
 
 local ORDER_GID, LINE_GID = "gid://shopify/Order/", "gid://shopify/LineItem/"
@@ -72,19 +72,11 @@ end
 
 local CREATE = [[
 mutation CartwrightFulfillmentCreate($fulfillment: FulfillmentInput!) {
-  fulfillmentCreate(fulfillment: $fulfillment) @idempotent(key: "%s") {
+  fulfillmentCreate(fulfillment: $fulfillment) {
     fulfillment { id status trackingInfo { company number url } }
     userErrors { field message }
   }
 }]]
-
--- The key Shopify sees: hex and dashes (a UUID's form), from the outbox entry's key and the
--- order, so a retry of the entry is recognised and no two orders share one.
-local function idempotency_key(key, order_id)
-  local seed = key and (tostring(key) .. "\n" .. order_id) or crypto.hex(crypto.random_bytes(16))
-  local h = crypto.hex(crypto.sha256(seed))
-  return string.format("%s-%s-%s-%s-%s", h:sub(1, 8), h:sub(9, 12), h:sub(13, 16), h:sub(17, 20), h:sub(21, 32))
-end
 
 -- The fulfillment order lines: { { fo, id, line_id, sku, remaining, open } } in the shop's order
 -- (open: on a fulfillment order fulfillmentCreate takes now).
@@ -172,8 +164,7 @@ local function ship(ctx, order, shipment)
   if not by_fo then return nil, "shopify order " .. id .. ": " .. aerr, true end
   local input = { lineItemsByFulfillmentOrder = by_fo, trackingInfo = tracking_info(shipment),
                   notifyCustomer = shipment.notify == true }
-  local mutation = CREATE:format(idempotency_key(shipment.key, id))
-  local data, gerr, gperm = gql.request(ctx, mutation, { fulfillment = input }, "fulfillmentCreate for " .. id)
+  local data, gerr, gperm = gql.request(ctx, CREATE, { fulfillment = input }, "fulfillmentCreate for " .. id)
   if not data then return nil, gerr, gperm end
   local payload = type(data.fulfillmentCreate) == "table" and data.fulfillmentCreate or nil
   if not payload then return nil, "fulfillmentCreate answered without its payload" end
@@ -252,5 +243,4 @@ return {
   find = find,
   set_status = set_status,
   get_status = get_status,
-  _idempotency_key = idempotency_key, -- for tests
 }

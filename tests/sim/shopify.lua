@@ -663,12 +663,12 @@ end
 -- The counters tests read, zero after every reset.
 local STOCK_STATS = { "stock_push_requests", "stock_lookup_requests", "stock_read_requests",
   "stock_location_requests", "stock_push_replays", "graphql_throttled",
-  "shipment_requests", "shipment_replays", "status_requests", "order_reads" }
+  "shipment_requests", "status_requests", "order_reads" }
 
 function setup_stock(sim, opts)
   sim.variants, sim.variant_by_sku, sim.variant_by_item, sim.levels = {}, {}, {}, {}
   sim.idempotent = {} -- key -> { input = canonical text, body = the first answer }
-  sim.ship, sim.fo_by_id, sim.ship_keys, sim.fulfillment_seq = {}, {}, {}, 0 -- shipments, below
+  sim.ship, sim.fo_by_id, sim.fulfillment_seq = {}, {}, 0 -- shipments, below
   for _, item in ipairs(common.catalog) do add_variant(sim, item.sku, item.variant_no) end
   for i = 1, tonumber(opts.stock_skus) or 0 do add_variant(sim, string.format("STK-%05d", i), #common.catalog + i) end
   local g = opts.graphql or {}
@@ -998,9 +998,9 @@ end
 
 ---------------------------------------------------------------------------------------------
 -- Shipments (GraphQL): one fulfillment order per order at the primary location (its lines'
--- remainingQuantity from the order's fulfillable quantities), fulfillmentCreate under
--- @idempotent(key:) (a key seen before answers its first answer and creates nothing; with
--- other parameters: a user error), the order's fulfillments (also in the REST document),
+-- remainingQuantity from the order's fulfillable quantities), fulfillmentCreate (without
+-- @idempotent, which Shopify documents for inventory and refund mutations only: refused here),
+-- the order's fulfillments (also in the REST document),
 -- orderCancel, and order(id:) with cancelledAt, closedAt and displayFulfillmentStatus.
 -- GET /_sim/shipments/{order id} lists what the shop holds for an order (with notifyCustomer).
 ---------------------------------------------------------------------------------------------
@@ -1171,29 +1171,22 @@ function gql_fulfill(sim, query, vars)
   end
   local input = arg(query, vars, "fulfillment")
   if type(input) ~= "table" then return gql_error("Variable $fulfillment of type FulfillmentInput! was provided invalid value", "INVALID_VARIABLE") end
-  local key = idempotency_key(query, vars)
-  if not key then return gql_error("The @idempotent directive is required for this mutation.", "BAD_REQUEST") end
-  if not spend(sim, 10) then return nil, 10 end
-  local canon, prior = common.canonical(input), sim.ship_keys[key]
-  if prior and prior.input == canon then
-    sim.stats.shipment_replays = sim.stats.shipment_replays + 1
-    return common.response(200, prior.body)
+  -- Shopify documents @idempotent for inventory and refund mutations, not this one: a client
+  -- that sends it here is refused (the sim's choice: what the shop does with it is unconfirmed)
+  if idempotency_key(query, vars) then
+    return gql_error("sim: @idempotent is not documented for fulfillmentCreate; a retry must look first (find)",
+      "BAD_REQUEST")
   end
+  if not spend(sim, 10) then return nil, 10 end
   local errs, f = nil, null
-  if prior then
-    errs = { { field = common.EMPTY, message = "The same idempotency key cannot be used with different operation parameters." } }
+  local plan, r = fulfil_plan(sim, input)
+  if plan then
+    f = fulfillment_node(fulfil(sim, r, plan, input))
   else
-    local plan, r = fulfil_plan(sim, input)
-    if plan then
-      local rest = fulfil(sim, r, plan, input)
-      f = fulfillment_node(rest)
-    else
-      errs = r
-    end
+    errs = r
   end
   local body = common.encode({ data = { fulfillmentCreate = { fulfillment = f, userErrors = common.list(errs or {}) } },
     extensions = cost_ext(sim, 10, 10) }, true)
-  if not prior then sim.ship_keys[key] = { input = canon, body = body } end
   return common.response(200, body)
 end
 
