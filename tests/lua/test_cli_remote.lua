@@ -144,8 +144,30 @@ T.eq(code, 0, "hold after the service was killed: exit 0")
 T.match(out, "^held SH%-1001", "  held here")
 T.ok(os.time() - t0 < 10, "  at once")
 T.eq(#db:endpoint_list{}, 0, "  the dead service's address is gone")
-db:close()
 serve.clean()
+
+-- the token goes to no address but a service of this host on loopback: rows naming another
+-- host, or this host on another address, are passed over (nothing is asked of them)
+local httpd = require "cartwright.httpd"
+local asked = 0
+local trap = assert(httpd.listen{ host = "127.0.0.1", port = 0, handler = function()
+  asked = asked + 1
+  return { status = 200, body = "{}" }
+end })
+local task = require "cartwright.task"
+local pid, host = task.process()
+local now = os.time()
+db:endpoint_set{ holder = "serve/another-host/1/0badc0de", url = "http://127.0.0.1:" .. trap.port, started = now, seen = now }
+db:endpoint_set{ holder = string.format("serve/%s/%d/0badf00d", host, pid), url = "http://192.0.2.1:8484",
+  started = now, seen = now }
+code, out, err = cw{ "hold", "SH-1002", "--reason", "forged rows" }
+T.eq(code, 0, "hold with forged service rows: exit 0 (run here)", err)
+T.match(out, "^held SH%-1002", "  held here")
+task.sleep(0.2)
+T.eq(asked, 0, "  the row of another host was never sent the token")
+T.ok(not err:find("service", 1, true), "  nor was the LAN address tried", err)
+trap:close()
+db:close()
 
 shop.stop()
 os.execute("rm -rf " .. dir)

@@ -2,7 +2,8 @@
 -- migration 008) so the CLI of the same database sends state changes through the service's admin
 -- API. The service publishes its URL when it listens, says it still runs every REFRESH seconds
 -- and withdraws it when it stops; a record whose process is gone (same host) or that was not
--- refreshed for STALE seconds is ignored (a kill -9 leaves one behind).
+-- refreshed for STALE seconds is ignored (a kill -9 leaves one behind); the CLI only uses a
+-- service of this host on a loopback address (the API token goes nowhere else).
 -- Uses the store's endpoint_* ops, service.lease (holder names) and cartwright.task.
 local lease = require "cartwright.service.lease"
 local task = require "cartwright.task"
@@ -40,13 +41,24 @@ function M.publish(db, holder, host, port)
   end
 end
 
---- The running service of this database: { url, holder } | nil.
+-- Whether a recorded address is one the CLI may send its API token to: a service of this
+-- host, reached over loopback. A record naming another host or address (a service listening on
+-- a LAN address, or a row someone wrote) is never sent the token.
+local function local_url(r)
+  local host = tostring(r.holder):match("^[^/]+/(.+)/%d+/%x+$")
+  local _, me = task.process()
+  if host ~= me then return false end
+  local addr = tostring(r.url):match("^http://([^/]+):%d+$")
+  return addr == "127.0.0.1" or addr == "[::1]" or addr == "localhost"
+end
+
+--- The running service of this database the CLI may use: { url, holder } | nil.
 function M.find(db)
   local rows = db:endpoint_list{} or {}
   local now = task.now()
   for _, r in ipairs(rows) do
     if lease.gone(r.holder) then db:endpoint_drop{ holder = r.holder }
-    elseif now - r.seen <= M.STALE then return { url = r.url, holder = r.holder } end
+    elseif now - r.seen <= M.STALE and local_url(r) then return { url = r.url, holder = r.holder } end
   end
   return nil
 end
