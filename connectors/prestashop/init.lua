@@ -39,7 +39,7 @@ return {
     id_shop = { type = "number", check = checks.number_between(1, 1000000, true),
       description = "multistore only: the shop whose orders and stock this cart is (`id_shop`); unset = the default shop" },
   },
-  rate = { capacity = 5, per_second = 5 }, -- no limit in core; hosts and WAFs throttle, be gentle
+  rate = { capacity = 10, per_second = 5 }, -- no limit in core; hosts and WAFs throttle: 5 a second, bursts of 10
   intervals = { orders = 60 }, -- `serve` default: no webhooks in core, the poll is the only way in
   origin = store_url,
   capabilities = { orders = true, stock = true, shipments = true },
