@@ -19,7 +19,10 @@ local cents, fmt_cents = cd.cents, cd.fmt_cents
 -- 100 is the cart's documented default; 250 are asked for (the API's maximum is not documented:
 -- a store that answers fewer still pages correctly, as the end is its next_page)
 local PAGE_MAX, PAGE_DEFAULT = 250, 250
-local IDS_PER_CALL = 250 -- ids in one select_many, and its page size (followed when the store pages smaller)
+local IDS_PER_CALL = 250 -- ids in one select_many at most, and its page size (followed when the store pages smaller)
+-- characters the ids of one select_many take in the URL (each id and its encoded comma, %2C):
+-- the query stays well under the 2,048 a default IIS server takes
+local IDS_CHARS = 1500
 local CUSTOMER_FIELDS = "id,email,first_name,last_name,phone_number,company,customer_number,no_account"
 
 -- The simulator's and (as far as documented) a new store's statuses. A store may rename them or
@@ -54,9 +57,14 @@ local function select_many(ctx, resource, ids, fields, what)
   local out, list = {}, {}
   for id in pairs(ids) do list[#list + 1] = id end
   table.sort(list)
-  for first = 1, #list, IDS_PER_CALL do
-    local chunk = {}
-    for i = first, math.min(#list, first + IDS_PER_CALL - 1) do chunk[#chunk + 1] = string.format("%d", list[i]) end
+  local chunks, cur, len = {}, {}, 0
+  for _, id in ipairs(list) do
+    local text = string.format("%d", id)
+    if #cur > 0 and (#cur >= IDS_PER_CALL or len + #text + 3 > IDS_CHARS) then chunks[#chunks + 1], cur, len = cur, {}, 0 end
+    cur[#cur + 1], len = text, len + #text + 3
+  end
+  if #cur > 0 then chunks[#chunks + 1] = cur end
+  for _, chunk in ipairs(chunks) do
     local pager = ctx:pager(what)
     for page = 1, math.huge do
       local n, perr = pager:next(page)

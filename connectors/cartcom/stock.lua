@@ -13,7 +13,7 @@ local api = require "connectors.cartcom.api"
 local nn, tbl, int, str = cd.nn, cd.tbl, cd.int, cd.str
 
 local PER_CALL = 50 -- values OR-ed in one query
-local QUERY_MAX = 1800 -- characters of one OR list, so the URL stays well under 2,000 after encoding
+local QUERY_MAX = 1500 -- encoded characters of one OR list: the URL stays well under 2,048 (a default IIS limit)
 local PAGE = 250
 
 local M = { batch_max = 25, multi_location = false, compare = false }
@@ -48,12 +48,20 @@ end
 -- space is asked alone (GET /inventory?item_number=, exact).
 local function listable(sku) return not sku:find("%s") end
 
--- Groups of values, PER_CALL and QUERY_MAX characters at most each.
+-- The characters a value takes in the query once encoded, with its "eq:" and " OR ": every
+-- byte outside A-Z a-z 0-9 - . _ ~ is three.
+local function encoded_len(v)
+  local _, special = v:gsub("[^%w%-%._~]", "")
+  return #v + 2 * special + #"eq%3A" + #"%20OR%20"
+end
+
+-- Groups of values, PER_CALL and QUERY_MAX encoded characters at most each.
 local function chunks(values)
   local out, cur, len = {}, {}, 0
   for _, v in ipairs(values) do
-    if #cur >= PER_CALL or (len + #v + 8 > QUERY_MAX and #cur > 0) then out[#out + 1], cur, len = cur, {}, 0 end
-    cur[#cur + 1], len = v, len + #v + 8
+    local n = encoded_len(v)
+    if #cur >= PER_CALL or (len + n > QUERY_MAX and #cur > 0) then out[#out + 1], cur, len = cur, {}, 0 end
+    cur[#cur + 1], len = v, len + n
   end
   if #cur > 0 then out[#out + 1] = cur end
   return out

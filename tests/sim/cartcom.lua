@@ -1043,9 +1043,18 @@ local function cached(sim, req, build)
   return resp
 end
 
+-- IIS's default maxQueryString: a longer query string is refused before the application sees it
+-- (404.15, an HTML page). Not confirmed for Cart.com's own servers; a client stays under it.
+C.MAX_QUERY = 2048
+
 function C.handle(sim, req)
   local rest = req.path:match("^/api/v1(/.*)$")
   if not rest then return not_found() end
+  if #(req.query_string or "") > C.MAX_QUERY then
+    return common.response(404, "<html><body><h2>HTTP Error 404.15 - Not Found</h2><p>The request filtering module"
+      .. " is configured to deny a request where the query string is too long.</p></body></html>",
+      { ["Content-Type"] = "text/html" })
+  end
   rest = rest:gsub("%.json$", ""):gsub("/+$", "")
   if req.headers["x-ac-auth-token"] ~= sim.token then
     return ac_error(401, "Unauthorized", "Missing or invalid X-AC-Auth-Token header.")
