@@ -180,7 +180,11 @@ local function fetch_orders(ctx, q, on_page)
     if #orders == 0 then return true end
     -- a cart that ignores id=gt (or sorts otherwise) would send these pages forever
     local ids = {}
-    for i, o in ipairs(orders) do ids[i] = int(tbl(o).id) end
+    for i, o in ipairs(orders) do
+      ids[i] = int(tbl(o).id)
+      -- the next page starts after the last id: a page with an order without one is refused
+      if not ids[i] then return nil, what .. ": order " .. i .. " has no id" end
+    end
     local ascending, aerr = pager:ascending(ids, last + 1, "id=gt")
     if not ascending then return nil, aerr end
     local full, docs, derr = with_details(ctx, raws, orders, statuses, page)

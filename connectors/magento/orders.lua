@@ -93,7 +93,11 @@ local function fetch_orders(ctx, q, on_page)
     if not raws then return nil, "bad JSON in " .. what .. ": " .. tostring(orders) end
     if #orders == 0 then return true end
     local ids = {}
-    for i, o in ipairs(orders) do ids[i] = int(tbl(o).entity_id) end
+    for i, o in ipairs(orders) do
+      ids[i] = int(tbl(o).entity_id)
+      -- the next page starts after the last id: without one it would start over, forever
+      if not ids[i] then return nil, what .. ": order " .. i .. " has no entity_id" end
+    end
     local ascending, aerr = pager:ascending(ids, last and last + 1, "entity_id gt")
     if not ascending then return nil, aerr end
     local ok, serr = on_page(raws, orders)
