@@ -161,7 +161,9 @@ local function assemble(ctx, run, oraws, orders, what)
 
   local raws, docs = {}, {}
   for i, o in ipairs(orders) do
-    local d, parts = { order = o }, { '{"order":', oraws[i] }
+    -- the order's secure_key is its customer's (it opens the order-confirmation pages): not kept
+    local oraw = oraws[i]:gsub('"secure_key"%s*:%s*"[^"]*"', '"secure_key":""')
+    local d, parts = { order = o }, { '{"order":', oraw }
     local function add(name, cache, id)
       local raw, doc = raw_of(cache, id)
       parts[#parts + 1] = ',"' .. name .. '":' .. raw

@@ -122,6 +122,12 @@ T.eq(type(first.customer), "table", "and its customer")
 T.eq(raws[1]:sub(1, 9), '{"order":', "joined from the cart's own bytes")
 T.eq(first.customer.passwd, nil, "the customer's password hash is never read")
 T.eq(first.customer.secure_key, nil, "nor its secure key")
+local kept = 0
+for _, r in ipairs(raws) do
+  local k = json.decode(r).order.secure_key
+  if k ~= nil and k ~= "" then kept = kept + 1 end
+end
+T.eq(kept, 0, "nor the order's secure_key (the customer's): blanked in every stored document")
 T.eq(type(first.customer.email), "string", "its email is")
 local o = assert(conn.normalize(ctx, docs[7]))
 local src = sim:order(7)
