@@ -8,6 +8,7 @@
 -- Uses: api.lua, cartwright.crypto, cartwright.http, cartwright.jsonraw.
 local crypto = require "cartwright.crypto"
 local http = require "cartwright.http"
+local log = require "cartwright.log"
 local jraw = require "cartwright.jsonraw"
 local api = require "connectors.cartcom.api"
 
@@ -17,6 +18,7 @@ local TOPICS = { "NewOrder", "OrderUpdated", "OrderStatusChanged" }
 local function verify(cart, _, _, req)
   local secret = cart.webhook_secret
   if type(secret) ~= "string" or secret == "" then return nil, "the cart has no webhook_secret" end
+  log.secret(http.urlencode(secret)) -- the request's URI carries it so: never in a log line
   local got = req and type(req.query) == "table" and req.query.key
   if type(got) ~= "string" or got == "" then return nil, "no key in the webhook URL's query" end
   -- digests of equal length: equal() takes the same time whatever the query holds
@@ -56,7 +58,9 @@ end
 -- is updated in place (POST with its id); others are created. Each POST is sent once: a retry
 -- after the store made the hook would make it twice.
 local function register(ctx, url, secret)
-  local hook = url .. (url:find("?", 1, true) and "&" or "?") .. "key=" .. http.urlencode(secret)
+  local encoded = http.urlencode(secret)
+  log.secret(encoded) -- as the URL carries it (and a log line of the request would show it)
+  local hook = url .. (url:find("?", 1, true) and "&" or "?") .. "key=" .. encoded
   local have, lerr = existing(ctx)
   if not have then return nil, redact(lerr, secret) end
   for _, topic in ipairs(TOPICS) do

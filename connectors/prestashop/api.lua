@@ -7,6 +7,7 @@
 
 local crypto = require "cartwright.crypto"
 local jraw = require "cartwright.jsonraw"
+local log = require "cartwright.log"
 local cd = require "cartwright.cartdata"
 local pkg = require "connectors.prestashop"
 
@@ -19,7 +20,9 @@ function M.base(ctx)
 end
 
 local function headers(ctx, body)
-  local h = { ["Authorization"] = "Basic " .. crypto.base64(ctx.cart.key .. ":"), ["Accept"] = "application/json" }
+  local basic = crypto.base64(ctx.cart.key .. ":")
+  log.secret(basic) -- a shop page that echoes the request must not show it: it decodes to the key
+  local h = { ["Authorization"] = "Basic " .. basic, ["Accept"] = "application/json" }
   if body then h["Content-Type"] = "application/xml" end
   return h
 end

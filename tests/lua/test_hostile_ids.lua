@@ -1,7 +1,8 @@
 -- A hostile (or broken) cart that sends an order without its id, to the connectors that page
 -- by "id greater than the last one" (Magento entity_id, Cart.com id): the listing stops at once
 -- with an error naming the page and the order, instead of starting over from the first page
--- until the page limit. Real HTTP on 127.0.0.1 through each connector's ctx.
+-- until the page limit. Real HTTP on 127.0.0.1 through each connector's ctx. And the encoded
+-- forms of secrets (a Basic header, a URL's query) never reach a log line.
 local T = require "t"
 local httpd = require "cartwright.httpd"
 
@@ -44,5 +45,35 @@ for _, c in ipairs(CASES) do
   T.ok(hits() <= 3, c.connector .. ": at once (a request or two, not the page limit)", hits())
   srv:close()
 end
+
+-- secrets in their encoded forms are secrets too: the PrestaShop key as its Basic header and a
+-- Cart.com webhook secret as the webhook URL carries it never reach a log line
+local script = T.write(T.tmpdir() .. "/redact.lua", [[
+local http = require "cartwright.http"
+local log = require "cartwright.log"
+local crypto = require "cartwright.crypto"
+local hooks = require "connectors.cartcom.webhooks"
+local secret = "s3cr+t/with=specials"
+hooks.verify({ webhook_secret = secret }, {}, "", { query = { key = "wrong" } })
+log.warn("a request the service logs", { uri = "/webhooks/cc?key=" .. http.urlencode(secret) })
+local dir = os.tmpname()
+os.remove(dir)
+os.execute("mkdir -p " .. dir)
+local f = assert(io.open(dir .. "/cw.lua", "w"))
+f:write('cart "p" { connector = "prestashop", url = "http://127.0.0.1:9", key = "PS8KEY00000000000000000000SECRET",'
+  .. ' timezone = "+01:00", max_attempts = 1 }\n')
+f:close()
+local cart, conn = assert(require("cartwright.carts").connect(assert(require("cartwright.config").load(dir .. "/cw.lua")), "p"))
+os.execute("rm -rf " .. dir)
+local ok = conn.test(require("cartwright.ctx").new(cart, conn)) -- refused: no shop there, the header was made
+log.warn("an echoed header", { h = "Basic " .. crypto.base64("PS8KEY00000000000000000000SECRET:") })
+assert(not ok)
+]])
+local rc, _, rerr = T.cw({ "run", script }, {}, { timeout = 30 })
+T.eq(rc, 0, "the redaction script runs", rerr)
+T.ok(not rerr:find("s3cr%2Bt%2Fwith%3Dspecials", 1, true) and rerr:find("a request the service logs", 1, true) ~= nil,
+  "cartcom: the URL-encoded webhook secret is redacted in the log", rerr)
+T.ok(not rerr:find(require("cartwright.crypto").base64("PS8KEY00000000000000000000SECRET:"), 1, true)
+  and rerr:find("an echoed header", 1, true) ~= nil, "prestashop: the Basic form of the key is redacted", rerr)
 
 os.exit(T.done())
