@@ -280,7 +280,7 @@ local function normalize(ctx, d)
     currency = nn(tbl(d.currency).iso_code),
     totals = { total = money(o.total_paid_tax_incl), subtotal = money(o.total_products),
       tax = diff(o.total_paid_tax_incl, o.total_paid_tax_excl), shipping = money(o.total_shipping_tax_excl),
-      discount = money(o.total_discounts_tax_incl) },
+      discount = money(o.total_discounts_tax_excl) }, -- tax excluded, as subtotal and shipping: tax holds all of it
     customer = { email = email, first_name = nn(customer.firstname), last_name = nn(customer.lastname),
       phone = ship.phone, external_id = cd.customer_id(o.id_customer) },
     billing = address(d.address_invoice, d.country_invoice, d.state_invoice, email),
