@@ -13,7 +13,7 @@ local limiter = require "cartwright.limiter"
 local EXPECT = {
   shopify = { api_version = "2026-10", page_max = 250, rate = "40/2", sorted = true, peek = true, observe = true },
   bigcommerce = { api_version = "v2", page_max = 250, rate = "150/5", sorted = nil, peek = false, observe = true },
-  woocommerce = { api_version = "wc/v3", page_max = 100, rate = "5/5", sorted = nil, peek = false, observe = false },
+  woocommerce = { api_version = "wc/v3", page_max = 100, rate = "10/5", sorted = nil, peek = false, observe = false },
 }
 for name, e in pairs(EXPECT) do
   local conn, err = carts.connector(name)
