@@ -131,6 +131,13 @@ local function set_status(ctx, order, status, opts)
     return nil, "cartcom: the store has no order status '" .. tostring(status) .. "' (it has: "
       .. table.concat(st.list, ", ") .. ")", true
   end
+  -- already so (a resend after an uncertain try that did reach the store): nothing to send, so
+  -- the customer does not get the status email twice
+  local what = "GET orders/" .. oid
+  -- an order the store lacks: permanent
+  local cur, cerr, cperm = api.get(ctx, "orders/" .. oid, { { "fields", "id,order_status_id" } }, what)
+  if not cur then return nil, cerr, cperm end
+  if int(tbl(jraw.decode(cur.body)).order_status_id) == id then return true end
   -- /status fires the store's status events (its emails); a plain PUT changes the status quietly
   local quiet = opts and opts.notify == false
   local path = quiet and ("orders/" .. oid) or ("orders/" .. oid .. "/status")
