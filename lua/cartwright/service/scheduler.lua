@@ -19,7 +19,7 @@ M.DEFAULTS = { orders = 300, inventory = 60, shipments = 60 }
 M.MAX_BACKOFF = 3600
 M.MAX_SLEEP = 60 -- the longest a task sleeps before looking at its cart again (a poke or a stop wakes it)
 M.STOPPED_RECHECK = 5 -- how often a stopped service looks at sync_state again (seconds)
-M.QUIET, M.MAX_DEBOUNCE = 0.03, 0.3 -- a poked run waits for a 30 ms lull in pokes, 0.3 s at most
+M.QUIET, M.MAX_DEBOUNCE = 0.03, 1 -- a poked run waits for a 30 ms lull in pokes, 1 s at most (a burst)
 
 local Sched = {}
 Sched.__index = Sched
