@@ -130,15 +130,16 @@ T.eq(until_in(woo, woo_new, woo_want), woo_want, "woocommerce started again: its
 
 -- 4. sync status: every cart's services ran, and ok
 local _, out = cw{ "sync", "status", "--json" }
-local ok_runs, rows = 0, 0
+local ok_runs, rows, bad = 0, 0, {}
 for line in out:gmatch("[^\n]+") do
   local r = json.decode(line)
   if r then
     rows = rows + 1
-    if r.result == "ok" and r.state == "RUNNING" then ok_runs = ok_runs + 1 end
+    if r.result == "ok" and r.state == "RUNNING" then ok_runs = ok_runs + 1 else bad[#bad + 1] = line end
   end
 end
-T.eq(rows .. " " .. ok_runs, "9 9", "sync status: 3 carts x 3 services, each RUNNING and its last run ok")
+T.eq(rows .. " " .. ok_runs, "9 9", "sync status: 3 carts x 3 services, each RUNNING and its last run ok",
+  table.concat(bad, "\n"))
 
 serve.signal("TERM")
 T.eq(serve.wait(15), 0, "SIGTERM: exit 0", serve.err())

@@ -43,10 +43,13 @@ end
 ---------------------------------------------------------------- pushing
 
 -- Imports one cart's new orders before a push again (the cart sold under us): the import's
--- own pushes are left to the caller's queue.
+-- own pushes are left to the caller's queue. The cart's orders job (serve's, or a CLI import)
+-- may be importing it right now: wait a little for its lease rather than fail the push (not
+-- long: two carts' jobs each waiting on the other's would otherwise stall).
+M.REIMPORT_WAIT = 5
 local function reimporter(s, queue_others)
   return function(name)
-    local results, err = require("cartwright.ops.import").run(s, { name }, { no_push = true })
+    local results, err = require("cartwright.ops.import").run(s, { name }, { no_push = true, wait = M.REIMPORT_WAIT })
     if not results then return nil, err end
     if not results[1].ok then return nil, results[1].error end
     queue_others(name)

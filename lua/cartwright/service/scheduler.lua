@@ -19,7 +19,10 @@ M.DEFAULTS = { orders = 300, inventory = 60, shipments = 60 }
 M.MAX_BACKOFF = 3600
 M.MAX_SLEEP = 60 -- the longest a task sleeps before looking at its cart again (a poke or a stop wakes it)
 M.STOPPED_RECHECK = 5 -- how often a stopped service looks at sync_state again (seconds)
-M.QUIET, M.MAX_DEBOUNCE = 0.03, 1 -- a poked run waits for a 30 ms lull in pokes, 1 s at most (a burst)
+-- a poked run waits for a 30 ms lull in pokes, 1 s after the first poke at most; once pokes came
+-- closer than that (a burst), for a 0.3 s lull, 5 s after the first at most
+M.QUIET, M.MAX_DEBOUNCE = 0.03, 1
+M.BURST_QUIET, M.BURST_MAX = 0.3, 5
 
 local Sched = {}
 Sched.__index = Sched
@@ -48,7 +51,7 @@ end
 --- A scheduler for session s (its cfg and db). opts: { holder }.
 function M.new(s, opts)
   opts = opts or {}
-  return setmetatable({ s = s, holder = opts.holder or lease.holder("serve"), loops = {}, marks = {}, poked = {}, inflight = 0,
+  return setmetatable({ s = s, holder = opts.holder or lease.holder("serve"), loops = {}, marks = {}, idle = {}, poked = {}, inflight = 0,
     stopping = false }, Sched) -- loops: key -> the task's handle (task.wake ends its sleep)
 end
 
@@ -134,15 +137,20 @@ function Sched:loop(name, service, me)
   -- me: this task's own mark; a reload that dropped the cart and added it again started another
   while not self.stopping and self.marks[key] == me do
     local now = task.now()
-    local poke = self.poked[key]
+    local poke, wake_at = self.poked[key], next_at
     if poke then -- webhooks: run once they quiet down (a burst is one run, or two)
-      local due = math.min(poke.last + M.QUIET, poke.first + M.MAX_DEBOUNCE)
-      if now >= due then self.poked[key], next_at = nil, now
-      elseif due < next_at then next_at = due end
+      local due = poke.burst and math.min(poke.last + M.BURST_QUIET, poke.first + M.BURST_MAX)
+        or math.min(poke.last + M.QUIET, poke.first + M.MAX_DEBOUNCE)
+      -- (a later poke moves `due`: so it is looked at again each time, never kept in next_at)
+      wake_at = math.min(wake_at, due)
     end
-    if now < next_at then
-      task.sleep(math.min(M.MAX_SLEEP, next_at - now)) -- a poke, a stop or a reload wakes it
+    if now < wake_at then
+      -- a poke, a stop or a reload wakes it (this sleep only: never one inside a job)
+      self.idle[key] = true
+      task.sleep(math.min(M.MAX_SLEEP, wake_at - now))
+      self.idle[key] = nil
     else
+      self.poked[key] = nil -- this run reads the cart anew: it covers every poke so far
       local c2, conn2 = carts.load(self.s.cfg, name)
       if c2 then cart, conn = c2, conn2 end
       local interval = M.interval(cart, service, conn)
@@ -165,6 +173,13 @@ function Sched:loop(name, service, me)
   end
 end
 
+-- Ends the idle sleep of a service's task (a sleep inside a run, such as a rate-limit wait, is
+-- left alone: the task looks at what changed when the run is over).
+function Sched:wake(key, handle)
+  handle = handle or self.loops[key]
+  if handle and self.idle[key] then task.wake(handle) end
+end
+
 --- Starts a task for every cart and service of the config not running yet, and ends those of
 --- carts no longer in it (start, and after a reload).
 function Sched:sync_carts()
@@ -178,7 +193,7 @@ function Sched:sync_carts()
   for key, handle in pairs(self.loops) do
     if not wanted[key] then
       self.loops[key], self.marks[key] = nil, nil
-      task.wake(handle) -- it sees it is no longer wanted and ends
+      self:wake(key, handle) -- it sees it is no longer wanted and ends
     end
   end
   local n = 0
@@ -194,15 +209,18 @@ function Sched:sync_carts()
 end
 
 --- Asks for a run of a cart's service now (a valid webhook): it starts when no other poke came
---- for QUIET seconds, at most MAX_DEBOUNCE after the first. Pokes that arrive together, or while
---- a run is in flight, make one run more, not one each.
+--- for QUIET seconds, MAX_DEBOUNCE after the first at most (a burst, pokes closer than QUIET:
+--- BURST_QUIET and BURST_MAX).
+--- Pokes that arrive together, or while a run is in flight, make one run more, not one each.
 function Sched:poke(name, service)
   local key = name .. "/" .. (service or "orders")
   local now = task.now()
   local p = self.poked[key]
-  if p then p.last = now
+  if p then
+    if now - p.last < M.QUIET then p.burst = true end
+    p.last = now
   else self.poked[key] = { first = now, last = now } end
-  if self.loops[key] then task.wake(self.loops[key]) end
+  self:wake(key)
 end
 
 function Sched:start()
@@ -213,7 +231,7 @@ end
 --- number still running at the end (0: all finished).
 function Sched:stop(grace)
   self.stopping = true
-  for _, handle in pairs(self.loops) do task.wake(handle) end
+  for key in pairs(self.loops) do self:wake(key) end
   local deadline = task.monotonic() + (grace or 10)
   for _ = 1, math.ceil((grace or 10) / 0.05) + 1 do
     if self.inflight == 0 or task.monotonic() >= deadline then break end
