@@ -78,7 +78,8 @@ function T.cw(args, env, opts)
 end
 
 --- Starts the cartwright binary in the background: returns { pid, dir, signal = fn(SIG),
---- wait = fn(max_seconds) -> code | nil (still running), out = fn(), err = fn(), clean = fn() }.
+--- wait = fn(max_seconds) -> code | nil (still running), out = fn(), err = fn(),
+--- listening = fn(max_seconds) -> url | nil, clean = fn() }.
 --- The exit code is read from a file the shell writes when the process ends.
 function T.spawn(args, env)
   local dir = T.tmpdir()
@@ -109,6 +110,14 @@ function T.spawn(args, env)
     return nil
   end
   function p.out() return slurp(dir .. "/out") end
+  --- The http://HOST:PORT the process says it listens on, within max_seconds (10) | nil.
+  function p.listening(max_seconds)
+    for _ = 1, math.ceil((max_seconds or 10) * 10) do -- bounded by count and time
+      local url = slurp(dir .. "/out"):match("listening on (http://[%d.:]+)")
+      if url then return url end
+      os.execute("sleep 0.1")
+    end
+  end
   function p.err() return slurp(dir .. "/err") end
   function p.clean()
     os.execute("kill -9 " .. pid .. " 2>/dev/null")

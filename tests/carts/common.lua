@@ -12,6 +12,13 @@ function M.get(url)
   return json.decode(res.body)
 end
 
+--- A list of strings as Lua text: { "a", "b" } (for config files).
+function M.lua_list(list)
+  local parts = {}
+  for i, s in ipairs(list) do parts[i] = string.format("%q", s) end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
 --- A JSON value as a Lua string (numbers without a fraction), nil for null or absent.
 function M.text(v)
   if v == nil or v == json.null then return nil end

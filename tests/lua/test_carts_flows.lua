@@ -39,7 +39,7 @@ for i, a in ipairs(carts) do
   a.prefix = string.format("C%d-", i)
   conf[#conf + 1] = string.format('cart %q { connector = %q, url = %q, %s order_prefix = %q, sync_inventory = true,'
     .. ' download_statuses = %s, retry_base_seconds = 0.05, rules = { "status_map", "order_prefix" } }',
-    a.name, a.connector, a.sim.url, a.settings, a.prefix, json.encode(a.open):gsub("^%[", "{ "):gsub("%]$", " }"))
+    a.name, a.connector, a.sim.url, a.settings, a.prefix, require("carts.common").lua_list(a.open))
 end
 local cfg = T.write(dir .. "/cw.lua", table.concat(conf, "\n") .. "\n")
 local function cw(args) return T.cw({ "-c", cfg, table.unpack(args) }, {}, { timeout = 120 }) end

@@ -27,12 +27,7 @@ T.eq(#ids, 2, "2 orders placed at the simulator")
 -- the service's own scheduled runs stay out of the way: only the CLI's requests import
 T.eq((cw{ "sync", "stop", "shop" }), 0, "sync stop before serve starts (no service yet: here)")
 local serve = T.spawn({ "-c", cfg, "serve", "--listen", "127.0.0.1:0" }, TOKEN)
-local base
-for _ = 1, 100 do -- bounded: 10 s
-  base = serve.out():match("listening on (http://[%d.:]+)")
-  if base then break end
-  os.execute("sleep 0.1")
-end
+local base = serve.listening()
 T.ok(base, "serve listens", serve.err())
 
 -- the API calls the service's log shows, as "METHOD PATH STATUS"

@@ -119,7 +119,7 @@ T.eq(imported, 6, "runs: the orders runs imported 6 in all")
 
 -- SIGTERM mid-run: the service stops taking work (503) but lets the run in flight finish,
 -- then exits 0; nothing is left to a restart. The cart answers the run's list request 3 s late.
-local base = serve.out():match("listening on (http://[%d.:]+)")
+local base = serve.listening()
 T.ok(base, "serve says where it listens")
 local function sim_stats()
   return json.decode(assert(http.request{ url = shop.url .. "/_sim/stats" }).body)

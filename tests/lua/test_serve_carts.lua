@@ -18,11 +18,9 @@ for _, name in ipairs(order) do
 end
 local conf = { string.format("db = %q", dir .. "/cw.db") }
 for i, a in ipairs(carts) do
-  local statuses = {}
-  for k, s in ipairs(a.open) do statuses[k] = string.format("%q", s) end
   conf[#conf + 1] = string.format('cart %q { connector = %q, url = %q, %s order_prefix = "S%d-", sync_inventory = true,'
-    .. ' download_statuses = { %s }, intervals = { orders = 1, inventory = 1, shipments = 1 } }',
-    a.name, a.connector, a.sim.url, a.settings, i, table.concat(statuses, ", "))
+    .. ' download_statuses = %s, intervals = { orders = 1, inventory = 1, shipments = 1 } }',
+    a.name, a.connector, a.sim.url, a.settings, i, require("carts.common").lua_list(a.open))
 end
 local cfg = T.write(dir .. "/cw.lua", table.concat(conf, "\n") .. "\n")
 local function cw(args) return T.cw({ "-c", cfg, table.unpack(args) }, {}, { timeout = 60 }) end

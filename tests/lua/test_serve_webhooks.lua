@@ -24,12 +24,7 @@ local function stored()
 end
 
 local serve = T.spawn({ "-c", cfg, "serve", "--listen", "127.0.0.1:0" })
-local url
-for _ = 1, 100 do -- bounded: 10 s
-  url = serve.out():match("listening on (http://[%d.:]+)")
-  if url then break end
-  os.execute("sleep 0.1")
-end
+local url = serve.listening()
 T.ok(url ~= nil, "serve listens", serve.err())
 os.execute("sleep 2.5") -- its first scheduled run (within 2 s of start) is over: the next is an hour away
 

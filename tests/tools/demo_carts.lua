@@ -73,11 +73,9 @@ end
 
 local conf = { string.format("db = %q", work .. "/carts.db") }
 for i, a in ipairs(carts) do
-  local statuses = {}
-  for k, s in ipairs(a.open) do statuses[k] = string.format("%q", s) end
   conf[#conf + 1] = string.format('cart %q { connector = %q, url = %q, %s order_prefix = %q, sync_inventory = true,'
-    .. ' download_statuses = { %s } }', a.name, a.connector, a.url, a.settings,
-    string.upper(a.name:sub(1, 2)) .. i .. "-", table.concat(statuses, ", "))
+    .. ' download_statuses = %s }', a.name, a.connector, a.url, a.settings,
+    string.upper(a.name:sub(1, 2)) .. i .. "-", require("carts.common").lua_list(a.open))
 end
 write(work .. "/carts.lua", table.concat(conf, "\n") .. "\n")
 -- a tenth of the catalog: a Cart.com store takes one call per figure, 5 a second at best
