@@ -26,9 +26,7 @@ local function strip(v)
 end
 
 --- One path segment, escaped (an order is also CART:EXTERNAL_ID).
-function M.seg(x)
-  return (tostring(x):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
-end
+function M.seg(x) return http.urlencode(tostring(x)) end
 
 -- The service to send to: { url, token } | nil (run here).
 local function lookup(s)
