@@ -45,7 +45,7 @@ end
 -- host, reached over loopback. A record naming another host or address (a service listening on
 -- a LAN address, or a row someone wrote) is never sent the token.
 local function local_url(r)
-  local host = tostring(r.holder):match("^[^/]+/(.+)/%d+/%x+$")
+  local host = lease.host_pid(r.holder)
   local _, me = task.process()
   if host ~= me then return false end
   local addr = tostring(r.url):match("^http://([^/]+):%d+$")

@@ -16,10 +16,15 @@ function M.holder(kind)
   return string.format("%s/%s/%d/%08x", kind, host, pid, math.random(0, 0x7fffffff))
 end
 
+--- A holder's host and process id (as text) | nil.
+function M.host_pid(holder)
+  return tostring(holder):match("^[^/]+/(.+)/(%d+)/%x+$")
+end
+
 --- Whether a holder is a process of this host that is gone (killed, crashed): its lease need
 --- not be waited out.
 function M.gone(holder)
-  local host, pid = tostring(holder):match("^[^/]+/(.+)/(%d+)/%x+$")
+  local host, pid = M.host_pid(holder)
   local _, me = task.process()
   return host == me and not task.alive(math.tointeger(tonumber(pid)) or 0)
 end
